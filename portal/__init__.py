@@ -1,0 +1,55 @@
+"""The application factory: configuration, extensions, blueprints, CLI and error handlers. Wiring only."""
+import os
+
+from flask import Flask
+
+from config import CONFIGS, ProductionConfig
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    """Build the app. `config_name` defaults to $PORTAL_ENV (development, testing, production)."""
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        instance_relative_config=True,
+    )
+    config_name = config_name or os.environ.get("PORTAL_ENV", "development")
+    app.config.from_object(CONFIGS[config_name])
+    if overrides:
+        app.config.from_mapping(overrides)
+    if config_name == "production":
+        ProductionConfig.check(app.config)
+
+    from portal.extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    login_manager.init_app(app)
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    bootstrap.init_app(app)
+
+    from portal import access, navigation, security_headers, web_errors
+
+    access.init_app(app)
+    navigation.init_app(app)
+    security_headers.init_app(app)
+    web_errors.init_app(app)
+
+    from portal.admin.views import bp as admin_bp
+    from portal.audit.views import bp as audit_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.main.views import bp as main_bp
+    from portal.organisations.views import bp as organisations_bp
+    from portal.signup.views import bp as signup_bp
+    from portal.verification.views import bp as verification_bp
+
+    for blueprint in (main_bp, auth_bp, signup_bp, organisations_bp, verification_bp, audit_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+    from portal import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,77 @@
+"""`flask` commands: demo data, staff accounts, the mail outbox."""
+import click
+from flask import Flask
+
+from portal.errors import PortalError
+
+
+def _fail(error: PortalError) -> None:
+    raise click.ClickException(error.message)
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    @click.option("--if-empty", is_flag=True, help="Only seed a database that has no areas yet.")
+    def seed_demo_command(if_empty: bool) -> None:
+        """Load the fictional demo area (idempotent: running it twice changes nothing)."""
+        from portal.services import demo
+
+        created = demo.seed_demo(only_if_empty=if_empty)
+        click.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
+
+    @app.cli.command("demo-logins")
+    @click.option("--port", default=5000, show_default=True)
+    def demo_logins_command(port: int) -> None:
+        """Print the portal's address and the demo logins."""
+        from portal.services import demo
+
+        click.echo(f"\n  Encounters is starting on http://127.0.0.1:{port}\n")
+        click.echo(f"  Demo logins (password for all: {demo.DEMO_PASSWORD}):")
+        for role, email, note in demo.DEMO_LOGINS:
+            click.echo(f"    {role:<16} {email:<36} {note}")
+        click.echo("")
+
+    @app.cli.command("create-admin")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.password_option()
+    def create_admin_command(email: str, name: str, password: str) -> None:
+        """Create an administrator (two-step sign-in is set up at first sign-in)."""
+        from portal.services import accounts
+        from portal.vocab import Role
+
+        try:
+            accounts.create_staff_user(role=Role.ADMIN, email=email, name=name, password=password)
+        except PortalError as error:
+            _fail(error)
+        click.echo(f"Administrator {email} created.")
+
+    @app.cli.command("create-coordinator")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.option("--area", "areas", multiple=True, required=True, help="Area name; repeat for several.")
+    @click.password_option()
+    def create_coordinator_command(email: str, name: str, areas: tuple[str, ...], password: str) -> None:
+        """Create a coordinator for one or more areas."""
+        from portal.services import accounts
+        from portal.vocab import Role
+
+        try:
+            accounts.create_staff_user(
+                role=Role.COORDINATOR, email=email, name=name, password=password, area_names=list(areas)
+            )
+        except PortalError as error:
+            _fail(error)
+        click.echo(f"Coordinator {email} created for {', '.join(areas)}.")
+
+    outbox = click.Group("outbox", help="The mail outbox.")
+    app.cli.add_command(outbox)
+
+    @outbox.command("send")
+    @click.option("--limit", default=200, show_default=True, help="At most this many messages per run.")
+    def outbox_send_command(limit: int) -> None:
+        """Deliver pending mail, retrying failures with backoff. Run it every minute from a scheduler."""
+        from portal.services import outbox as outbox_service
+
+        result = outbox_service.send_pending(limit=limit)
+        click.echo(f"sent {result.sent}, failed {result.failed}, gave up {result.gave_up}")

@@ -1,0 +1,30 @@
+"""Areas: a borough or district that groups organisations and scopes what a coordinator sees."""
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import utcnow
+
+
+class Area(db.Model):
+    __tablename__ = "areas"
+    __table_args__ = (
+        CheckConstraint("contact_target BETWEEN 1 AND 20", name="contact_target_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # Area settings (product.md "Counting toward four").
+    contact_target: Mapped[int] = mapped_column(default=4)
+    distinct_providers: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisations: Mapped[list["Organisation"]] = relationship(back_populates="area")  # noqa: F821
+    coordinators: Mapped[list["User"]] = relationship(  # noqa: F821
+        secondary="coordinator_areas", back_populates="areas"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Area {self.name}>"

@@ -1,0 +1,35 @@
+"""The role-aware navigation, decided here so templates only present it."""
+from flask import Flask, request
+from flask_login import current_user
+
+from portal import policy
+
+# (label, endpoint) in display order; each shows only to users the route's policy rule lets in.
+NAV_ITEMS = [
+    ("Home", "main.index"),
+    ("My organisation", "organisations.mine"),
+    ("Verification", "verification.queue"),
+    ("Organisations", "organisations.index"),
+    ("Audit log", "audit.index"),
+    ("Areas", "admin.areas"),
+    ("Users", "admin.users"),
+    ("Account", "auth.account"),
+]
+
+
+def nav_for(user) -> list[tuple[str, str, bool]]:
+    """(label, endpoint, is_current) for each item this user may reach."""
+    if user is None or not user.is_authenticated:
+        return []
+    current = request.endpoint or ""
+    return [
+        (label, endpoint, current == endpoint)
+        for label, endpoint in NAV_ITEMS
+        if policy.may_reach(user, endpoint)
+    ]
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def inject_navigation():
+        return {"nav_items": nav_for(current_user)}

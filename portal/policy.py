@@ -1,0 +1,124 @@
+"""Who may do what. Deny by default: a route with no rule here is refused to everyone.
+
+Two layers:
+- ROUTE_RULES says which kinds of user may reach an endpoint at all (checked before every view);
+- the can_* functions answer object-level questions (this organisation, this area) in views and services.
+tests/test_access_matrix.py visits every route as every role, so a route added without a rule fails there.
+"""
+from dataclasses import dataclass
+
+from portal.vocab import Role
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which users may reach an endpoint. `anonymous` lets signed-out visitors in."""
+
+    roles: frozenset[Role]
+    anonymous: bool = False
+    # While a coordinator or admin has not yet set up two-step sign-in, only these rules let them through.
+    during_two_step_setup: bool = False
+
+    def allows(self, user) -> bool:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return self.anonymous
+        return Role(user.role) in self.roles
+
+
+ALL_ROLES = frozenset(Role)
+PUBLIC = Rule(roles=ALL_ROLES, anonymous=True, during_two_step_setup=True)
+SIGNED_IN = Rule(roles=ALL_ROLES)
+SIGNED_IN_SETUP = Rule(roles=ALL_ROLES, during_two_step_setup=True)
+COORDINATORS = Rule(roles=frozenset({Role.COORDINATOR, Role.ADMIN}))
+ADMINS = Rule(roles=frozenset({Role.ADMIN}))
+MEMBERS = Rule(roles=frozenset({Role.PROVIDER, Role.CAREERS_LEAD}))
+
+ROUTE_RULES: dict[str, Rule] = {
+    "static": PUBLIC,
+    "bootstrap.static": PUBLIC,
+    "main.index": PUBLIC,
+    "main.healthz": PUBLIC,
+    # Accounts
+    "signup.start": PUBLIC,
+    "signup.provider": PUBLIC,
+    "signup.careers_lead": PUBLIC,
+    "signup.confirm_email": PUBLIC,
+    "signup.find_school": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.login_two_step": PUBLIC,
+    "auth.logout": SIGNED_IN_SETUP,
+    "auth.forgot_password": PUBLIC,
+    "auth.reset_password": PUBLIC,
+    "auth.account": SIGNED_IN,
+    "auth.change_password": SIGNED_IN_SETUP,
+    "auth.two_step_setup": SIGNED_IN_SETUP,
+    "auth.two_step_disable": SIGNED_IN,
+    "auth.recovery_codes": SIGNED_IN_SETUP,
+    # Organisations, places, verification
+    "organisations.places": PUBLIC,
+    "organisations.mine": MEMBERS,
+    "organisations.index": COORDINATORS,
+    "organisations.view": SIGNED_IN,  # object rule: can_view_organisation
+    "organisations.edit": SIGNED_IN,  # object rule: can_edit_organisation
+    "verification.queue": COORDINATORS,
+    "verification.approve": COORDINATORS,  # object rule: can_verify
+    "verification.reject": COORDINATORS,  # object rule: can_verify
+    # Audit log and administration
+    "audit.index": COORDINATORS,
+    "admin.areas": ADMINS,
+    "admin.area_edit": ADMINS,
+    "admin.users": ADMINS,
+    "admin.user_edit": ADMINS,
+}
+
+
+def rule_for(endpoint: str | None) -> Rule | None:
+    return ROUTE_RULES.get(endpoint or "")
+
+
+def may_reach(user, endpoint: str | None) -> bool:
+    rule = rule_for(endpoint)
+    return rule is not None and rule.allows(user)
+
+
+def requires_two_step(user) -> bool:
+    """Coordinators and admins see many schools' data: two-step sign-in is not optional for them."""
+    return Role(user.role) in {Role.COORDINATOR, Role.ADMIN}
+
+
+def visible_area_ids(user) -> set[int] | None:
+    """Areas whose data the user may see across organisations; None means every area (admins)."""
+    if user.role == Role.ADMIN:
+        return None
+    if user.role == Role.COORDINATOR:
+        return user.area_ids
+    return set()
+
+
+def _in_areas(user, area_id: int | None) -> bool:
+    areas = visible_area_ids(user)
+    return areas is None or (area_id is not None and area_id in areas)
+
+
+def can_view_organisation(user, org) -> bool:
+    if user.role in (Role.COORDINATOR, Role.ADMIN):
+        return _in_areas(user, org.area_id)
+    return user.organisation_id == org.id
+
+
+def can_edit_organisation(user, org) -> bool:
+    return can_view_organisation(user, org)
+
+
+def can_verify(user, target) -> bool:
+    """A coordinator verifies people and organisations in their own areas only."""
+    if user.role not in (Role.COORDINATOR, Role.ADMIN):
+        return False
+    org = target if hasattr(target, "kind") else target.organisation
+    return org is not None and _in_areas(user, org.area_id)
+
+
+def can_read_audit(user, area_id: int | None) -> bool:
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.COORDINATOR and area_id is not None and area_id in user.area_ids

@@ -1,0 +1,1 @@
+"""Services: plain functions that own every state change. Each use case commits once, at its end."""

@@ -1,0 +1,51 @@
+"""Error pages: accessible, with no stack trace; JSON for API-ish requests."""
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from portal.extensions import db
+
+MESSAGES = {
+    400: ("Bad request", "Something in that request did not make sense. Go back and try again."),
+    403: ("You do not have access to this page", "If you think you should, ask your coordinator."),
+    404: ("Page not found", "Check the address, or go back to your home page."),
+    405: ("That action is not allowed here", "Go back and use the buttons on the page."),
+    413: ("That file is too large", "Files can be at most 5 MB. Split it and try again."),
+    429: ("Too many attempts", "Wait a minute and try again."),
+    500: ("Sorry, something went wrong", "The problem has been logged. Try again in a moment."),
+    503: ("The service is unavailable", "The database could not be reached. Try again in a moment."),
+}
+
+
+def _render(code: int, detail: str | None = None):
+    title, message = MESSAGES.get(code, (f"Error {code}", ""))
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return {"error": title, "detail": detail or message}, code
+    return render_template("errors/error.html", code=code, title=title, message=detail or message), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _render(400, "Your form expired or was sent from elsewhere. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        return _render(error.code)
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error):
+        db.session.rollback()
+        app.logger.error("database unavailable: %s", error.orig)
+        return _render(ServiceUnavailable.code)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        app.logger.exception("unhandled error")
+        db.session.rollback()
+        return _render(InternalServerError.code)

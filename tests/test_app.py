@@ -1,0 +1,72 @@
+"""The app factory, configuration, health check, security headers and error pages."""
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from config import ProductionConfig
+from portal import create_app
+from portal.extensions import db
+
+
+def test_healthz_reports_database_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_database_error_with_503(tmp_path):
+    # A SQLite path inside a missing directory cannot be opened: the database is unreachable.
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "error"}
+
+
+@pytest.mark.parametrize("key", [None, "", "dev", "short", "a" * 64, "development-only-not-secret"])
+def test_production_refuses_weak_secret_key(key):
+    overrides = {"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app("production", overrides)
+
+
+def test_production_accepts_strong_secret_key_and_sets_secure_cookies():
+    app = create_app("production", {"SECRET_KEY": "kJ8-vQ2_pL5zR9wX3nT7yB1mC6dF0gH4sA", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["MAX_CONTENT_LENGTH"] > 0
+    assert ProductionConfig.SESSION_COOKIE_SECURE
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/healthz", "/no-such-page"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_not_found_page_is_friendly(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert b"Page not found" in response.data
+
+
+def test_database_outage_gives_503_page_not_stack_trace(app, client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("portal.main.views.render_template", broken)
+    response = client.get("/")
+    assert response.status_code == 503
+    assert b"Traceback" not in response.data
+    assert b"unavailable" in response.data
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_pragmas_are_set(app):
+    conn = db.session.connection()
+    assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
