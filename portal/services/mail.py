@@ -10,11 +10,6 @@ from portal.extensions import db
 from portal.models import OutboxMessage
 
 
-def absolute_url(path: str) -> str:
-    """Links in mail are built against PUBLIC_BASE_URL: no request exists when the outbox is sent."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
-
-
 def queue_mail(recipient: str, subject: str, template: str, **context) -> OutboxMessage:
     """Render templates/email/<template>.txt and .html and store the message for sending."""
     context.setdefault("subject", subject)
@@ -27,3 +22,12 @@ def queue_mail(recipient: str, subject: str, template: str, **context) -> Outbox
     )
     db.session.add(message)
     return message
+
+
+def link(endpoint: str, **values) -> str:
+    """An absolute URL for a link in mail, built without a request (the outbox runs from the CLI)."""
+    from urllib.parse import urlsplit
+
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http")
+    return adapter.build(endpoint, values, force_external=True)

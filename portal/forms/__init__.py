@@ -1,0 +1,1 @@
+"""Form pieces shared by several blueprints (each blueprint keeps its own forms.py)."""
