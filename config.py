@@ -84,6 +84,7 @@ class TestingConfig(Config):
     RATELIMIT_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_PORT = 2525
+    MAIL_SUPPRESS_SEND = False  # Flask-Mail suppresses when TESTING; tests deliver to a real SMTP server
     PUBLIC_BASE_URL = "http://localhost"
 
 

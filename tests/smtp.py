@@ -18,7 +18,7 @@ class _Collector:
     def __init__(self, server: "SmtpServer"):
         self.server = server
 
-    async def handle_DATA(self, smtp_session, envelope, session_envelope):
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook signature
         if self.server.refuse:
             return "451 Temporarily unavailable"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
