@@ -1,5 +1,5 @@
 """The role-aware navigation, decided here so templates only present it."""
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_login import current_user
 
 from portal import policy
@@ -32,4 +32,5 @@ def nav_for(user) -> list[tuple[str, str, bool]]:
 def init_app(app: Flask) -> None:
     @app.context_processor
     def inject_navigation():
-        return {"nav_items": nav_for(current_user)}
+        # Mail templates are also rendered outside a request (CLI, outbox): no user, no navigation.
+        return {"nav_items": nav_for(current_user) if has_request_context() else []}

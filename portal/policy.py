@@ -27,6 +27,8 @@ class Rule:
 
 ALL_ROLES = frozenset(Role)
 PUBLIC = Rule(roles=ALL_ROLES, anonymous=True, during_two_step_setup=True)
+# The home page is public, but a coordinator still setting up two-step is sent on to the setup page.
+HOME = Rule(roles=ALL_ROLES, anonymous=True)
 SIGNED_IN = Rule(roles=ALL_ROLES)
 SIGNED_IN_SETUP = Rule(roles=ALL_ROLES, during_two_step_setup=True)
 COORDINATORS = Rule(roles=frozenset({Role.COORDINATOR, Role.ADMIN}))
@@ -36,7 +38,7 @@ MEMBERS = Rule(roles=frozenset({Role.PROVIDER, Role.CAREERS_LEAD}))
 ROUTE_RULES: dict[str, Rule] = {
     "static": PUBLIC,
     "bootstrap.static": PUBLIC,
-    "main.index": PUBLIC,
+    "main.index": HOME,
     "main.healthz": PUBLIC,
     # Accounts
     "signup.start": PUBLIC,
@@ -44,6 +46,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "signup.careers_lead": PUBLIC,
     "signup.confirm_email": PUBLIC,
     "signup.find_school": PUBLIC,
+    "signup.check_email": PUBLIC,
     "auth.login": PUBLIC,
     "auth.login_two_step": PUBLIC,
     "auth.logout": SIGNED_IN_SETUP,

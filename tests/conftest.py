@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
@@ -127,11 +129,23 @@ def smtp_server():
     server.stop()
 
 
+class PerRequestUserClient(FlaskClient):
+    """The `app` fixture holds an app context open, so `g` outlives each request, and Flask-Login caches
+    the user in `g`. Forget it before every request, so each one loads its user from its own cookie
+    (as in production); otherwise a logged-out or replayed cookie would be judged by a stale user."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database, smtp_server):
     """An app on a fresh database, sending mail to the loopback SMTP server."""
     smtp_server.clear()
     app = create_app("testing", {**database, "MAIL_PORT": smtp_server.port, "MAIL_SERVER": "127.0.0.1"})
+    app.test_client_class = PerRequestUserClient
     with app.app_context():
         yield app
         db.session.remove()

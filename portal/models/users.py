@@ -57,6 +57,8 @@ class User(db.Model):
     session_nonce: Mapped[str] = mapped_column(String(64), default=new_session_nonce)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None]
+    # The last TOTP time step accepted, so a code cannot be replayed within its window.
+    totp_last_step: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
