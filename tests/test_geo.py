@@ -37,3 +37,17 @@ def test_miles_is_none_without_coordinates():
         longitude = None
 
     assert geo.miles(Nowhere(), geo.exact_matches("Burnley")[0]) is None
+
+
+def test_the_cached_gazetteer_is_exactly_what_the_package_gives(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    geo.gb_places.cache_clear()
+    try:
+        first = geo.gb_places()  # builds the cache file
+        assert geo._cache_file().exists()
+        geo.gb_places.cache_clear()
+        second = geo.gb_places()  # reads it back
+        expected = sorted(geo._places_from_package(), key=lambda p: (-p.population, p.name))
+        assert first == second == tuple(expected)
+    finally:
+        geo.gb_places.cache_clear()

@@ -28,34 +28,38 @@ class LocationFieldsMixin:
     location: tuple[str | None, float, float] | None = None
 
     def validate_location(self) -> bool:
-        """Resolve the fields to coordinates; add an error beside the right field if they do not resolve."""
+        """Resolve the fields to coordinates; add an error beside the right field if they do not resolve.
+
+        Order: a place chosen among same-named towns (only while the town box still names it, so
+        typing another town after "Which one?" is not saved at the first choice); then a town with
+        one exact match; then latitude and longitude; then ask which of several, or say not found.
+        """
         self.location = None
+        name = (self.town.data or "").strip()
+        matches = geo.exact_matches(name) if name else []
+        by_id = {str(p.geonameid): p for p in matches}
+        for chosen in (self.place_choice.data, self.place_id.data):
+            if chosen and str(chosen) in by_id:
+                place = by_id[str(chosen)]
+                self.location = (place.name, place.latitude, place.longitude)
+                return True
+        if len(matches) == 1:
+            place = matches[0]
+            self.location = (place.name, place.latitude, place.longitude)
+            return True
         has_lat, has_lon = self.latitude.data is not None, self.longitude.data is not None
         if has_lat or has_lon:
             if not (has_lat and has_lon):
                 missing = self.longitude if has_lat else self.latitude
                 missing.errors.append("Give both latitude and longitude, or neither.")
                 return False
-            self.location = ((self.town.data or "").strip() or None, float(self.latitude.data),
-                             float(self.longitude.data))
+            self.location = (name or None, float(self.latitude.data), float(self.longitude.data))
             return True
-        for raw_id in (self.place_choice.data, self.place_id.data):
-            if raw_id and str(raw_id).isdigit():
-                place = geo.place_by_id(int(raw_id))
-                if place is not None:
-                    self.location = (place.name, place.latitude, place.longitude)
-                    return True
-        name = (self.town.data or "").strip()
         if not name:
             self.town.errors.append("Enter a town or village, or latitude and longitude.")
             return False
-        matches = geo.exact_matches(name)
-        if len(matches) == 1:
-            place = matches[0]
-            self.location = (place.name, place.latitude, place.longitude)
-            return True
         if len(matches) > 1:
-            self.place_choice.choices = [(str(p.geonameid), _describe(p)) for p in matches]
+            self.place_choice.choices = [(str(p.geonameid), describe_place(p)) for p in matches]
             self.place_choice.errors.append(f"There are {len(matches)} places called {name}. Choose one.")
             return False
         suggestions = ", ".join(p.name for p in geo.search_places(name, limit=5))
@@ -72,5 +76,5 @@ class LocationFieldsMixin:
         self.longitude.data = longitude
 
 
-def _describe(place: geo.Place) -> str:
+def describe_place(place: geo.Place) -> str:
     return f"{place.label} ({place.latitude:.2f}, {place.longitude:.2f}; population {place.population:,})"
