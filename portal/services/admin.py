@@ -1,0 +1,242 @@
+"""Administration: areas and their settings, and people's roles, coordinator areas and status.
+
+Each public function that changes something is one use case and commits once, at its end, with
+its audit events. Rules are checked here (the forms check what they can first, for friendly
+messages); a broken rule raises a PortalError naming the form field it belongs beside.
+"""
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.errors import NotAllowed, ValidationFailed
+from portal.extensions import db
+from portal.models import Area, Organisation, OrgKind, User, UserStatus, coordinator_areas
+from portal.models.users import new_session_nonce
+from portal.services import audit, mail
+from portal.vocab import Role
+
+CONTACT_TARGET_MIN, CONTACT_TARGET_MAX = 1, 20
+AREA_NAME_MAX = 120
+# An admin may move an account between these; pending and rejected accounts are decided in the
+# verification queue, where the email confirmation and the coordinator's check happen.
+ADMIN_STATUSES = (UserStatus.ACTIVE, UserStatus.DISABLED)
+MEMBER_ORG_KIND = {Role.PROVIDER: OrgKind.PROVIDER, Role.CAREERS_LEAD: OrgKind.SCHOOL}
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AreaRow:
+    area: Area
+    organisations: int
+    coordinators: int
+
+
+def areas_with_counts() -> list[AreaRow]:
+    """Every area, by name, with how many organisations and coordinators it has."""
+    orgs = (
+        select(func.count(Organisation.id)).where(Organisation.area_id == Area.id).correlate(Area).scalar_subquery()
+    )
+    coordinators = (
+        select(func.count(coordinator_areas.c.user_id))
+        .where(coordinator_areas.c.area_id == Area.id)
+        .correlate(Area)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(select(Area, orgs, coordinators).order_by(Area.name)).all()
+    return [AreaRow(area, n_orgs, n_coordinators) for area, n_orgs, n_coordinators in rows]
+
+
+def all_areas() -> list[Area]:
+    return list(db.session.scalars(select(Area).order_by(Area.name)))
+
+
+def users_query(*, search: str | None = None, role: str | None = None, status: str | None = None) -> Select:
+    """People matching a search (email or name contains) and a role and status, by email."""
+    query = select(User).order_by(User.email)
+    if search:
+        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(User.email.like(pattern, escape="\\"), func.lower(User.name).like(pattern, escape="\\"))
+        )
+    if role:
+        query = query.where(User.role == role)
+    if status:
+        query = query.where(User.status == status)
+    return query
+
+
+# Areas -----------------------------------------------------------------------------------------
+
+def _clean_area_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise ValidationFailed("Enter the area’s name.", field="name")
+    if len(cleaned) > AREA_NAME_MAX:
+        raise ValidationFailed(f"An area’s name must be {AREA_NAME_MAX} characters or fewer.", field="name")
+    return cleaned
+
+
+def _duplicate_name(name: str) -> ValidationFailed:
+    return ValidationFailed(f"There is already an area called {name}. Choose another name.", field="name")
+
+
+def create_area(name: str, *, by: User, ip: str | None) -> Area:
+    """Add an area; names are unique, whatever their capitals and spacing."""
+    name = _clean_area_name(name)
+    if db.session.scalar(select(Area.id).where(func.lower(Area.name) == name.lower())) is not None:
+        raise _duplicate_name(name)
+    area = Area(name=name)
+    db.session.add(area)
+    try:
+        db.session.flush()
+    except IntegrityError as error:  # another admin added the same name a moment ago
+        db.session.rollback()
+        raise _duplicate_name(name) from error
+    audit.record("area.create", actor=by, ip=ip, target=area, area_id=area.id, detail=f"name: {name}")
+    db.session.commit()
+    return area
+
+
+def update_area_settings(area: Area, *, contact_target: int, distinct_providers: bool, by: User,
+                         ip: str | None) -> bool:
+    """Change how an area counts toward its target. Returns False if nothing changed."""
+    if contact_target is None or not CONTACT_TARGET_MIN <= contact_target <= CONTACT_TARGET_MAX:
+        raise ValidationFailed(
+            f"The target must be a whole number from {CONTACT_TARGET_MIN} to {CONTACT_TARGET_MAX}.",
+            field="contact_target",
+        )
+    changes = []
+    if contact_target != area.contact_target:
+        changes.append(f"contact_target: {area.contact_target} → {contact_target}")
+    if bool(distinct_providers) != area.distinct_providers:
+        changes.append(f"distinct_providers: {_on_off(area.distinct_providers)} → {_on_off(distinct_providers)}")
+    if not changes:
+        return False
+    area.contact_target = contact_target
+    area.distinct_providers = bool(distinct_providers)
+    audit.record("area.update", actor=by, ip=ip, target=area, area_id=area.id, detail="; ".join(changes))
+    db.session.commit()
+    return True
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+# People ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UserChanges:
+    """What an admin's edit changed, for the confirmation message."""
+
+    role: bool = False
+    areas: bool = False
+    status: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.role or self.areas or self.status
+
+
+def _check_role(user: User, role: Role, *, by: User) -> None:
+    if user.id == by.id and role != Role.ADMIN:
+        raise NotAllowed("You cannot remove your own administrator role. Ask another administrator.",
+                         field="role")
+    wanted_kind = MEMBER_ORG_KIND.get(role)
+    if wanted_kind is None:
+        return
+    if user.organisation is None:
+        raise ValidationFailed(
+            f"A {role.label.lower()} must belong to an organisation, and this person has none. "
+            "They can sign up with their organisation instead.",
+            field="role",
+        )
+    if user.organisation.kind != wanted_kind:
+        belongs = "a school" if wanted_kind == OrgKind.SCHOOL else "a provider"
+        raise ValidationFailed(
+            f"A {role.label.lower()} belongs to {belongs}; {user.organisation.name} is not one.", field="role"
+        )
+
+
+def _check_status(user: User, status: str, *, by: User) -> None:
+    if status == user.status:
+        return
+    if user.id == by.id:
+        raise NotAllowed("You cannot disable your own account. Ask another administrator.", field="status")
+    if status not in ADMIN_STATUSES:
+        raise ValidationFailed("Choose active or disabled.", field="status")
+    if status == UserStatus.ACTIVE and user.status != UserStatus.DISABLED:
+        raise ValidationFailed(
+            "This account has not been verified yet: approve or reject it from the verification queue.",
+            field="status",
+        )
+
+
+def _user_area_id(user: User) -> int | None:
+    return user.organisation.area_id if user.organisation is not None else None
+
+
+def update_user(user: User, *, role: str, area_ids: list[int], status: str, by: User,
+                ip: str | None) -> UserChanges:
+    """An admin changes someone's role, coordinator areas and status, all checked first, then saved together."""
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise ValidationFailed("Choose a role from the list.", field="role") from None
+    _check_role(user, new_role, by=by)
+    _check_status(user, status, by=by)
+    if new_role == Role.COORDINATOR:
+        areas = list(db.session.scalars(select(Area).where(Area.id.in_(set(area_ids or ()))).order_by(Area.name)))
+        if len(areas) != len(set(area_ids or ())):
+            raise ValidationFailed("Choose areas from the list.", field="areas")
+        if not areas:
+            raise ValidationFailed("Choose at least one area for a coordinator.", field="areas")
+    else:
+        areas = []  # only coordinators work in areas; other roles keep none
+
+    role_changed = new_role != user.role
+    areas_changed = {a.id for a in areas} != user.area_ids
+    status_changed = status != user.status
+    old_role = Role(user.role)
+
+    if areas_changed:
+        _change_areas(user, areas, by=by, ip=ip)
+    if role_changed:
+        user.role = new_role
+        # New powers (or fewer) start with a fresh sign-in: staff roles must pass two-step sign-in.
+        user.session_nonce = new_session_nonce()
+        audit.record("role.change", actor=by, ip=ip, target=user, area_id=_user_area_id(user),
+                     detail=f"{user.email}: {old_role.label} → {new_role.label}")
+    if status_changed:
+        _change_status(user, status, by=by, ip=ip)
+    if role_changed or areas_changed or status_changed:
+        db.session.commit()
+    return UserChanges(role=role_changed, areas=areas_changed, status=status_changed)
+
+
+def _change_areas(user: User, areas: list[Area], *, by: User, ip: str | None) -> None:
+    """One audit event per area gained or lost, so that area's coordinators see it in their log."""
+    before = {a.id: a for a in user.areas}
+    after = {a.id: a for a in areas}
+    for area_id in sorted(after.keys() - before.keys()):
+        audit.record("coordinator.areas_change", actor=by, ip=ip, target=user, area_id=area_id,
+                     detail=f"{user.email}: added {after[area_id].name}")
+    for area_id in sorted(before.keys() - after.keys()):
+        audit.record("coordinator.areas_change", actor=by, ip=ip, target=user, area_id=area_id,
+                     detail=f"{user.email}: removed {before[area_id].name}")
+    user.areas = areas
+
+
+def _change_status(user: User, status: str, *, by: User, ip: str | None) -> None:
+    user.status = status
+    if status == UserStatus.DISABLED:
+        user.session_nonce = new_session_nonce()  # ends every session the person has open
+        mail.queue_mail(user.email, "Your Encounters account has been disabled", "account_disabled", user=user)
+        audit.record("user.disable", actor=by, ip=ip, target=user, area_id=_user_area_id(user),
+                     detail=user.email)
+    else:
+        user.status_reason = None
+        audit.record("user.enable", actor=by, ip=ip, target=user, area_id=_user_area_id(user),
+                     detail=user.email)
