@@ -24,7 +24,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from portal.extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    # Batch mode lets Alembic alter SQLite tables; compare_type catches column type drift.
+    migrate.init_app(
+        app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"),
+        render_as_batch=True, compare_type=True,
+    )
     login_manager.init_app(app)
     mail.init_app(app)
     csrf.init_app(app)
