@@ -27,8 +27,10 @@ def init_app(app: Flask) -> None:
 
         click.echo(f"\n  Encounters is starting on http://127.0.0.1:{port}\n")
         click.echo(f"  Demo logins (password for all: {demo.DEMO_PASSWORD}):")
+        role_width = max(len(role) for role, _, _ in demo.DEMO_LOGINS)
+        email_width = max(len(email) for _, email, _ in demo.DEMO_LOGINS)
         for role, email, note in demo.DEMO_LOGINS:
-            click.echo(f"    {role:<16} {email:<36} {note}")
+            click.echo(f"    {role:<{role_width}}  {email:<{email_width}}  {note}")
         click.echo("")
 
     @app.cli.command("create-admin")
@@ -44,7 +46,7 @@ def init_app(app: Flask) -> None:
             accounts.create_staff_user(role=Role.ADMIN, email=email, name=name, password=password)
         except PortalError as error:
             _fail(error)
-        click.echo(f"Administrator {email} created.")
+        click.echo(f"Administrator {email.strip().lower()} created.")
 
     @app.cli.command("create-coordinator")
     @click.option("--email", required=True)
@@ -62,7 +64,7 @@ def init_app(app: Flask) -> None:
             )
         except PortalError as error:
             _fail(error)
-        click.echo(f"Coordinator {email} created for {', '.join(areas)}.")
+        click.echo(f"Coordinator {email.strip().lower()} created for {', '.join(areas)}.")
 
     outbox = click.Group("outbox", help="The mail outbox.")
     app.cli.add_command(outbox)

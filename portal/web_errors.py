@@ -2,6 +2,7 @@
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from portal.extensions import db
@@ -11,6 +12,7 @@ MESSAGES = {
     403: ("You do not have access to this page", "If you think you should, ask your coordinator."),
     404: ("Page not found", "Check the address, or go back to your home page."),
     405: ("That action is not allowed here", "Go back and use the buttons on the page."),
+    409: ("Someone else changed this at the same moment", "Nothing you sent was saved. Reload the page and try again."),
     413: ("That file is too large", "Files can be at most 5 MB. Split it and try again."),
     429: ("Too many attempts", "Wait a minute and try again."),
     500: ("Sorry, something went wrong", "The problem has been logged. Try again in a moment."),
@@ -35,6 +37,12 @@ def init_app(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         return _render(error.code)
+
+    @app.errorhandler(StaleDataError)
+    def concurrent_change(error):
+        """A version-checked row changed under us (two people acting at once): nothing was saved."""
+        db.session.rollback()
+        return _render(409)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error):

@@ -70,3 +70,16 @@ def test_sqlite_pragmas_are_set(app):
     assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_a_concurrent_change_gives_409_not_a_stack_trace(app, client, monkeypatch):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    def racing(*args, **kwargs):
+        raise StaleDataError("UPDATE statement on table 'organisations' expected to update 1 row(s); 0 were matched.")
+
+    monkeypatch.setattr("portal.main.views.render_template", racing)
+    response = client.get("/")
+    assert response.status_code == 409
+    assert b"Someone else changed this" in response.data
+    assert b"Traceback" not in response.data

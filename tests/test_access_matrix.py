@@ -1,0 +1,176 @@
+"""Every route, visited as every kind of user: the answer must be the one this table expects.
+
+The table is written from the product's rules, independently of portal/policy.py, so a wrong rule
+fails here. A route that exists in the app but not in this table (or the reverse) fails
+test_matrix_covers_every_route: adding a route means deciding who may reach it.
+"""
+from dataclasses import dataclass
+
+import pyotp
+import pytest
+
+from portal.models import Organisation, User, utcnow
+from portal.vocab import Role
+from tests.factories import make_area, make_provider, make_school, make_user
+
+ROLES = ("anonymous", "provider", "careers_lead", "coordinator", "other_coordinator", "admin")
+ALLOW, DENY = "allow", "deny"
+
+
+@dataclass
+class World:
+    users: dict[str, User | None]
+    provider_org: Organisation
+    school: Organisation
+    other_provider: Organisation
+    pending_user: User
+    area_id: int
+
+
+@pytest.fixture
+def world(app) -> World:
+    from portal.extensions import db
+
+    burnley, preston = make_area("Burnley"), make_area("Preston")
+    provider_org = make_provider(burnley)
+    school = make_school(burnley)
+    other_provider = make_provider(preston)
+    two_step = {"totp_secret": pyotp.random_base32(), "totp_enabled_at": utcnow()}
+    users = {
+        "anonymous": None,
+        "provider": make_user(Role.PROVIDER, organisation=provider_org),
+        "careers_lead": make_user(Role.CAREERS_LEAD, organisation=school),
+        "coordinator": make_user(Role.COORDINATOR, areas=[burnley], **two_step),
+        "other_coordinator": make_user(Role.COORDINATOR, areas=[preston], **two_step),
+        "admin": make_user(Role.ADMIN, **two_step),
+    }
+    pending_org = make_provider(burnley, status="pending")
+    pending_user = make_user(Role.PROVIDER, organisation=pending_org, status="pending")
+    db.session.commit()
+    return World(users, provider_org, school, other_provider, pending_user, burnley.id)
+
+
+def everyone():
+    return dict.fromkeys(ROLES, ALLOW)
+
+
+def only(*roles):
+    return {role: ALLOW if role in roles else DENY for role in ROLES}
+
+
+SIGNED_IN = only(*ROLES[1:])
+STAFF = only("coordinator", "other_coordinator", "admin")
+MEMBERS = only("provider", "careers_lead")
+ADMIN = only("admin")
+
+# endpoint -> (method, path built from the world, expected outcome per role)
+MATRIX = {
+    "main.index": ("GET", lambda w: "/", everyone()),
+    "main.healthz": ("GET", lambda w: "/healthz", everyone()),
+    "signup.start": ("GET", lambda w: "/signup", everyone()),
+    "signup.provider": ("GET", lambda w: "/signup/provider", everyone()),
+    "signup.careers_lead": ("GET", lambda w: "/signup/careers-lead", everyone()),
+    "signup.find_school": ("GET", lambda w: "/signup/find-school?q=School", everyone()),
+    "signup.confirm_email": ("GET", lambda w: "/signup/confirm/not-a-real-token", everyone()),
+    "signup.check_email": ("GET", lambda w: "/signup/check-email", everyone()),
+    "auth.login": ("GET", lambda w: "/login", everyone()),
+    "auth.login_two_step": ("GET", lambda w: "/login/two-step", everyone()),
+    "auth.logout": ("POST", lambda w: "/logout", SIGNED_IN),
+    "auth.forgot_password": ("GET", lambda w: "/password/forgot", everyone()),
+    "auth.reset_password": ("GET", lambda w: "/password/reset/not-a-real-token", everyone()),
+    "auth.account": ("GET", lambda w: "/account", SIGNED_IN),
+    "auth.change_password": ("GET", lambda w: "/account/password", SIGNED_IN),
+    "auth.two_step_setup": ("GET", lambda w: "/account/two-step", SIGNED_IN),
+    "auth.two_step_disable": ("POST", lambda w: "/account/two-step/disable", SIGNED_IN),
+    "auth.recovery_codes": ("GET", lambda w: "/account/two-step/recovery-codes", SIGNED_IN),
+    "organisations.places": ("GET", lambda w: "/places?q=Burn", everyone()),
+    "organisations.mine": ("GET", lambda w: "/organisation", MEMBERS),
+    "organisations.index": ("GET", lambda w: "/organisations", STAFF),
+    # A provider's profile: its own members, its area's coordinator, admins. Never a school, never Preston.
+    "organisations.view": ("GET", lambda w: f"/organisations/{w.provider_org.id}",
+                           only("provider", "coordinator", "admin")),
+    "organisations.edit": ("GET", lambda w: f"/organisations/{w.provider_org.id}/edit",
+                           only("provider", "coordinator", "admin")),
+    "verification.queue": ("GET", lambda w: "/verification", STAFF),
+    "verification.approve": ("POST", lambda w: f"/verification/users/{w.pending_user.id}/approve",
+                             only("coordinator", "admin")),
+    "verification.reject": ("GET", lambda w: f"/verification/users/{w.pending_user.id}/reject",
+                            only("coordinator", "admin")),
+    "audit.index": ("GET", lambda w: "/audit", STAFF),
+    "admin.areas": ("GET", lambda w: "/admin/areas", ADMIN),
+    "admin.area_edit": ("GET", lambda w: f"/admin/areas/{w.area_id}", ADMIN),
+    "admin.users": ("GET", lambda w: "/admin/users", ADMIN),
+    "admin.user_edit": ("GET", lambda w: f"/admin/users/{w.pending_user.id}", ADMIN),
+}
+
+# Object-level checks the route table cannot show: the same endpoint on an object of another area or kind.
+OBJECT_CASES = [
+    ("GET", lambda w: f"/organisations/{w.other_provider.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/organisations/{w.other_provider.id}/edit", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/organisations/{w.school.id}", only("careers_lead", "coordinator", "admin")),
+    ("GET", lambda w: f"/organisations/{w.school.id}/edit", only("careers_lead", "coordinator", "admin")),
+]
+
+EXEMPT = {"static", "bootstrap.static"}  # files, not pages
+
+
+def test_matrix_covers_every_route(app):
+    from portal import policy
+
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - EXEMPT
+    assert endpoints - set(MATRIX) == set(), "routes without an expected answer in the access matrix"
+    assert set(MATRIX) - endpoints == set(), "the matrix names routes the app does not have"
+    assert endpoints - set(policy.ROUTE_RULES) == set(), "routes without a policy rule (refused to everyone)"
+
+
+def _outcome(response, role: str) -> str:
+    assert response.status_code < 500, f"{role}: server error {response.status_code}"
+    location = response.headers.get("Location", "")
+    if role == "anonymous" and response.status_code in (301, 302, 303) and "/login" in location:
+        return DENY
+    if response.status_code == 403:
+        return DENY
+    return ALLOW
+
+
+def _visit(client, login, world, role, method, path):
+    user = world.users[role]
+    if user is not None:
+        login(user)
+    return client.open(path(world), method=method)
+
+
+CASES = [(endpoint, role) for endpoint in MATRIX for role in ROLES]
+
+
+@pytest.mark.sqlite_only  # the rules do not depend on the database; SQLite keeps the matrix quick
+@pytest.mark.parametrize(("endpoint", "role"), CASES, ids=[f"{e}-{r}" for e, r in CASES])
+def test_route_answers_each_role_as_expected(client, login, world, endpoint, role):
+    method, path, expected = MATRIX[endpoint]
+    response = _visit(client, login, world, role, method, path)
+    assert _outcome(response, role) == expected[role], f"{method} {path(world)} as {role}: {response.status_code}"
+
+
+OBJECT_IDS = [(i, role) for i in range(len(OBJECT_CASES)) for role in ROLES]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("case", "role"), OBJECT_IDS, ids=[f"object{i}-{r}" for i, r in OBJECT_IDS])
+def test_objects_of_other_organisations_and_areas_are_refused(client, login, world, case, role):
+    method, path, expected = OBJECT_CASES[case]
+    response = _visit(client, login, world, role, method, path)
+    assert _outcome(response, role) == expected[role], f"{method} {path(world)} as {role}: {response.status_code}"
+
+
+def test_unknown_endpoint_is_refused_to_everyone(app):
+    """Deny by default: a route registered without a policy rule answers 403 even to an admin."""
+    from portal import policy
+
+    assert policy.rule_for("nowhere.secret") is None
+
+    @app.get("/__unruled")
+    def unruled():
+        return "should never be seen"
+
+    response = app.test_client().get("/__unruled")
+    assert response.status_code == 403
