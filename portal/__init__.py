@@ -45,12 +45,17 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.views import bp as auth_bp
+    from portal.browse.views import bp as browse_bp
     from portal.main.views import bp as main_bp
+    from portal.matches.views import bp as matches_bp
+    from portal.offers.views import bp as offers_bp
     from portal.organisations.views import bp as organisations_bp
+    from portal.school_requests.views import bp as school_requests_bp
     from portal.signup.views import bp as signup_bp
     from portal.verification.views import bp as verification_bp
 
-    for blueprint in (main_bp, auth_bp, signup_bp, organisations_bp, verification_bp, audit_bp, admin_bp):
+    for blueprint in (main_bp, auth_bp, signup_bp, organisations_bp, verification_bp, audit_bp, admin_bp,
+                      offers_bp, school_requests_bp, browse_bp, matches_bp):
         app.register_blueprint(blueprint)
 
     from portal import cli

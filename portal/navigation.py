@@ -1,12 +1,18 @@
 """The role-aware navigation, decided here so templates only present it."""
-from flask import Flask, has_request_context, request
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
 from portal import policy
+from portal.access import TWO_STEP_SETUP_FLAG
 
 # (label, endpoint) in display order; each shows only to users the route's policy rule lets in.
 NAV_ITEMS = [
     ("Home", "main.index"),
+    ("Offers", "offers.index"),
+    ("Find offers", "browse.offers"),
+    ("Requests", "school_requests.index"),
+    ("Open requests", "browse.open_requests"),
+    ("Proposals", "matches.index"),
     ("My organisation", "organisations.mine"),
     ("Verification", "verification.queue"),
     ("Organisations", "organisations.index"),
@@ -22,10 +28,12 @@ def nav_for(user) -> list[tuple[str, str, bool]]:
     if user is None or not user.is_authenticated:
         return []
     current = request.endpoint or ""
+    # While two-step set-up is pending, offer only what the gate lets through (no links that bounce back).
+    setting_up = bool(session.get(TWO_STEP_SETUP_FLAG))
     return [
         (label, endpoint, current == endpoint)
         for label, endpoint in NAV_ITEMS
-        if policy.may_reach(user, endpoint)
+        if policy.may_reach(user, endpoint) and (not setting_up or policy.rule_for(endpoint).during_two_step_setup)
     ]
 
 

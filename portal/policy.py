@@ -66,6 +66,26 @@ ROUTE_RULES: dict[str, Rule] = {
     "verification.queue": COORDINATORS,
     "verification.approve": COORDINATORS,  # object rule: can_verify
     "verification.reject": COORDINATORS,  # object rule: can_verify
+    # Offers (providers; coordinators on a provider's behalf). Object rules: can_manage_offer, can_see_offer
+    "offers.index": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    "offers.create": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    "offers.view": SIGNED_IN,
+    "offers.edit": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    "offers.duplicate": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    "offers.change_status": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    # Requests (careers leads; coordinators on a school's behalf). Object rule: can_manage_request
+    "school_requests.index": Rule(roles=frozenset({Role.CAREERS_LEAD, Role.COORDINATOR, Role.ADMIN})),
+    "school_requests.create": Rule(roles=frozenset({Role.CAREERS_LEAD, Role.COORDINATOR, Role.ADMIN})),
+    "school_requests.view": Rule(roles=frozenset({Role.CAREERS_LEAD, Role.COORDINATOR, Role.ADMIN})),
+    "school_requests.edit": Rule(roles=frozenset({Role.CAREERS_LEAD, Role.COORDINATOR, Role.ADMIN})),
+    "school_requests.withdraw": Rule(roles=frozenset({Role.CAREERS_LEAD, Role.COORDINATOR, Role.ADMIN})),
+    # Finding each other: careers leads browse offers and ask; providers see open requests and offer.
+    "browse.offers": Rule(roles=frozenset({Role.CAREERS_LEAD, Role.COORDINATOR, Role.ADMIN})),
+    "browse.request_offer": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "browse.digest": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "browse.open_requests": Rule(roles=frozenset({Role.PROVIDER})),
+    "browse.offer_to_meet": Rule(roles=frozenset({Role.PROVIDER})),
+    "matches.index": COORDINATORS,
     # Audit log and administration
     "audit.index": COORDINATORS,
     "admin.areas": ADMINS,
@@ -125,3 +145,27 @@ def can_read_audit(user, area_id: int | None) -> bool:
     if user.role == Role.ADMIN:
         return True
     return user.role == Role.COORDINATOR and area_id is not None and area_id in user.area_ids
+
+
+def can_manage_offer(user, offer) -> bool:
+    """Its provider's contacts, and coordinators of the provider's area, may edit an offer and change its status."""
+    if user.role in (Role.COORDINATOR, Role.ADMIN):
+        return _in_areas(user, offer.area_id)
+    return user.role == Role.PROVIDER and user.organisation_id == offer.provider_id
+
+
+def can_see_offer(user, offer) -> bool:
+    """Managers always; careers leads only published offers of their area or open to all areas."""
+    if can_manage_offer(user, offer):
+        return True
+    if user.role != Role.CAREERS_LEAD or user.organisation is None or offer.status != "published":
+        return False
+    return offer.open_to_all_areas or offer.area_id == user.organisation.area_id
+
+
+def can_manage_request(user, school_request) -> bool:
+    """Its school's careers leads, and coordinators of the school's area. Providers never see pupils' schools' requests
+    except as open requests (counts only) through browse.open_requests."""
+    if user.role in (Role.COORDINATOR, Role.ADMIN):
+        return _in_areas(user, school_request.area_id)
+    return user.role == Role.CAREERS_LEAD and user.organisation_id == school_request.school_id

@@ -1,11 +1,23 @@
 """Small make_* functions that build valid objects. They add and flush; the test decides on commits."""
 import functools
 import itertools
+from datetime import date, timedelta
 
 from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
-from portal.models import Area, Organisation, OrganisationSector, OrgKind, OrgStatus, SchoolYearSize, User, utcnow
+from portal.models import (
+    Area,
+    Offer,
+    Organisation,
+    OrganisationSector,
+    OrgKind,
+    OrgStatus,
+    SchoolRequest,
+    SchoolYearSize,
+    User,
+    utcnow,
+)
 from portal.vocab import Role
 
 PASSWORD = "correct horse battery staple"
@@ -89,3 +101,62 @@ def make_user(role: Role = Role.PROVIDER, *, organisation: Organisation | None =
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def make_offer(provider: Organisation | None = None, *, type: str = "careers_talk", status: str = "published",
+               year_groups=(9, 10), starts_in_days: int = 7, lasts_days: int = 60, **fields) -> Offer:
+    """A valid offer (published by default) with safeguarding declared, running from next week for two months."""
+    provider = provider or make_provider()
+    today = date.today()
+    sessions = fields.pop("sessions", 2)
+    per_session = fields.pop("per_session", 30)
+    offer = Offer(
+        provider=provider,
+        area_id=provider.area_id,
+        type=type,
+        title=fields.pop("title", f"Offer {next(_seq)}"),
+        description=fields.pop("description", "Meet the people who build things."),
+        sector=fields.pop("sector", "engineering"),
+        delivery=fields.pop("delivery", "in_school"),
+        status=status,
+        sessions=sessions,
+        per_session=per_session,
+        capacity=fields.pop("capacity", sessions * per_session),
+        starts_on=fields.pop("starts_on", today + timedelta(days=starts_in_days)),
+        ends_on=fields.pop("ends_on", today + timedelta(days=starts_in_days + lasts_days)),
+        max_travel_miles=fields.pop("max_travel_miles", 20),
+        supervised_throughout=True,
+        risk_assessment_done=True,
+        liability_insurance=True,
+        safeguarding_contact=fields.pop("safeguarding_contact", "Sam Safe"),
+        published_at=utcnow() if status == "published" else None,
+        **fields,
+    )
+    offer.year_groups = year_groups
+    db.session.add(offer)
+    db.session.flush()
+    return offer
+
+
+def make_request(school: Organisation | None = None, *, wanted_types=("careers_talk",), year_groups=(9, 10),
+                 pupils: int = 30, starts_in_days: int = 7, lasts_days: int = 60, **fields) -> SchoolRequest:
+    """An open request for a talk to 30 pupils in Years 9-10 over the next two months."""
+    school = school or make_school()
+    today = date.today()
+    school_request = SchoolRequest(
+        school=school,
+        area_id=school.area_id,
+        title=fields.pop("title", f"Request {next(_seq)}"),
+        wanted_types=list(wanted_types),
+        sectors=list(fields.pop("sectors", [])),
+        pupils=pupils,
+        starts_on=fields.pop("starts_on", today + timedelta(days=starts_in_days)),
+        ends_on=fields.pop("ends_on", today + timedelta(days=starts_in_days + lasts_days)),
+        deliveries=list(fields.pop("deliveries", ["in_school", "workplace", "virtual"])),
+        max_travel_miles=fields.pop("max_travel_miles", 15),
+        **fields,
+    )
+    school_request.year_groups = year_groups
+    db.session.add(school_request)
+    db.session.flush()
+    return school_request

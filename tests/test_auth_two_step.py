@@ -255,3 +255,15 @@ def test_last_login_is_set_only_after_the_code(client):
     before = utcnow()
     client.post("/login/two-step", data={"code": pyotp.TOTP(secret).now()})
     assert db.session.get(User, user.id).last_login_at >= before.replace(microsecond=0)
+
+
+def test_navigation_during_forced_set_up_offers_only_reachable_pages(app, client, login):
+    """A coordinator who must set up two-step sees no menu links that would bounce back to set-up."""
+    from tests.factories import make_area
+
+    coordinator = make_user(Role.COORDINATOR, areas=[make_area()])
+    db.session.commit()
+    login(coordinator, two_step_setup_required=True)
+    page = client.get("/account/two-step").get_data(as_text=True)
+    assert 'href="/verification"' not in page
+    assert 'href="/audit"' not in page

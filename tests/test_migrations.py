@@ -60,3 +60,19 @@ def test_upgrade_to_head_matches_models_and_downgrades_to_base(empty_database):
         flask_migrate.downgrade(revision="base")
         assert _tables() <= {"alembic_version"}
         db.engine.dispose()
+
+
+def test_upgrading_a_database_with_users_keeps_them_and_defaults_new_columns(empty_database):
+    """A real installation upgrades with rows in place: 0001 → head must not fail on existing users."""
+    app = create_app("testing", empty_database)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0001")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO users (email, name, password_hash, role, status, session_nonce, created_at) "
+                "VALUES ('a@example.org', 'A', 'x', 'admin', 'active', 'n', CURRENT_TIMESTAMP)"))
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT weekly_digest FROM users")).scalar_one() in (False, 0)
+        flask_migrate.downgrade(revision="base")
+        db.engine.dispose()

@@ -2,21 +2,36 @@
 from portal.models.areas import Area
 from portal.models.audit import AuditEvent
 from portal.models.base import utcnow
+from portal.models.matches import HOLDS_CAPACITY, LIVE, Match, MatchEvent, MatchOrigin, MatchStatus
+from portal.models.offers import Offer, OfferStatus
 from portal.models.organisations import Organisation, OrganisationSector, OrgKind, OrgStatus, SchoolYearSize
 from portal.models.outbox import OutboxMessage, OutboxStatus
+from portal.models.school_requests import PRIORITY_LABELS, PriorityCohort, RequestStatus, SchoolRequest
 from portal.models.users import AuthToken, RecoveryCode, TokenPurpose, User, UserStatus, coordinator_areas
 
 __all__ = [
+    "HOLDS_CAPACITY",
+    "LIVE",
+    "PRIORITY_LABELS",
     "Area",
     "AuditEvent",
     "AuthToken",
+    "Match",
+    "MatchEvent",
+    "MatchOrigin",
+    "MatchStatus",
+    "Offer",
+    "OfferStatus",
     "OrgKind",
     "OrgStatus",
     "Organisation",
     "OrganisationSector",
     "OutboxMessage",
     "OutboxStatus",
+    "PriorityCohort",
     "RecoveryCode",
+    "RequestStatus",
+    "SchoolRequest",
     "SchoolYearSize",
     "TokenPurpose",
     "User",

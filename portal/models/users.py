@@ -61,6 +61,8 @@ class User(db.Model):
     totp_last_step: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Careers leads may ask for a weekly mail of new offers near their school (off unless chosen).
+    weekly_digest: Mapped[bool] = mapped_column(default=False)
 
     organisation: Mapped["Organisation | None"] = relationship(back_populates="users")  # noqa: F821
     areas: Mapped[list["Area"]] = relationship(  # noqa: F821

@@ -1,0 +1,88 @@
+"""Matches: an offer paired with a request for an allocation of pupils, places or classes, and its history."""
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import utcnow
+
+
+class MatchStatus(enum.StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    CONFIRMED = "confirmed"
+    SCHEDULED = "scheduled"
+    DELIVERED = "delivered"
+    RECORDED = "recorded"
+    REJECTED = "rejected"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    NO_SHOW = "no_show"
+
+
+# Statuses that hold capacity on the offer (counted in Offer.allocated).
+HOLDS_CAPACITY = frozenset(
+    {MatchStatus.APPROVED, MatchStatus.CONFIRMED, MatchStatus.SCHEDULED, MatchStatus.DELIVERED, MatchStatus.RECORDED}
+)
+# Statuses a match can still move on from, and which count as "in play" for lists.
+LIVE = frozenset({MatchStatus.PROPOSED, MatchStatus.APPROVED, MatchStatus.CONFIRMED, MatchStatus.SCHEDULED})
+
+
+class MatchOrigin(enum.StrEnum):
+    SCHOOL_ASKED = "school_asked"  # a careers lead requested an offer
+    PROVIDER_OFFERED = "provider_offered"  # a provider offered to meet a request
+    ENGINE = "engine"  # proposed by the matching engine (3/6)
+
+
+_STATUS_LIST = ", ".join(f"'{s}'" for s in MatchStatus)
+
+
+class Match(db.Model):
+    __tablename__ = "matches"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_LIST})", name="status_valid"),
+        CheckConstraint("origin IN ('school_asked', 'provider_offered', 'engine')", name="origin_valid"),
+        CheckConstraint("allocation >= 1", name="allocation_positive"),
+        Index("ix_matches_offer_status", "offer_id", "status"),
+        Index("ix_matches_request_status", "request_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("school_requests.id"))
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)  # the school's area
+    allocation: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=MatchStatus.PROPOSED)
+    origin: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[str | None] = mapped_column(Text)  # plain words, " · "-separated
+    message: Mapped[str | None] = mapped_column(Text)  # what the asking side wrote
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    offer: Mapped["Offer"] = relationship(back_populates="matches")  # noqa: F821
+    request: Mapped["SchoolRequest"] = relationship(back_populates="matches")  # noqa: F821
+    events: Mapped[list["MatchEvent"]] = relationship(
+        back_populates="match", cascade="all, delete-orphan", order_by="MatchEvent.id"
+    )
+
+
+class MatchEvent(db.Model):
+    """Every transition of a match: who, when, from, to (and why, when there is a reason)."""
+
+    __tablename__ = "match_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    match: Mapped[Match] = relationship(back_populates="events")
+    actor: Mapped["User | None"] = relationship()  # noqa: F821
