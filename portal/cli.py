@@ -77,3 +77,30 @@ def init_app(app: Flask) -> None:
 
         result = outbox_service.send_pending(limit=limit)
         click.echo(f"sent {result.sent}, failed {result.failed}, gave up {result.gave_up}")
+
+    requests_group = click.Group("requests", help="Schools' requests for encounters.")
+    app.cli.add_command(requests_group)
+
+    @requests_group.command("expire")
+    def requests_expire_command() -> None:
+        """Expire open requests whose last date has passed, and the proposals waiting on them.
+
+        Run it once a day from a scheduler (e.g. cron: `5 0 * * * flask requests expire`).
+        """
+        from portal.services import school_requests
+
+        count = school_requests.expire_requests()
+        click.echo(f"Expired {count} request{'' if count == 1 else 's'}.")
+
+    digest = click.Group("digest", help="The careers leads' weekly digest of new offers.")
+    app.cli.add_command(digest)
+
+    @digest.command("send")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                  help="Send as if today were this date (YYYY-MM-DD); default: today.")
+    def digest_send_command(today) -> None:
+        """Queue this week's digest for every careers lead who switched it on. Run it weekly from a scheduler."""
+        from portal.services import digest as digest_service
+
+        sent = digest_service.send_weekly_digests(today=today.date() if today else None)
+        click.echo(f"Sent {sent} digest{'' if sent == 1 else 's'}.")

@@ -1,0 +1,1 @@
+"""Benchmarks and the synthetic data they run on (`make bench`, or `python -m bench`)."""
