@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pyotp
 import pytest
 
-from portal.models import Organisation, User, utcnow
+from portal.models import Offer, Organisation, SchoolRequest, User, utcnow
 from portal.vocab import Role
-from tests.factories import make_area, make_provider, make_school, make_user
+from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
 ROLES = ("anonymous", "provider", "careers_lead", "coordinator", "other_coordinator", "admin")
 ALLOW, DENY = "allow", "deny"
@@ -25,6 +25,12 @@ class World:
     other_provider: Organisation
     pending_user: User
     area_id: int
+    school_request: SchoolRequest
+    other_school: Organisation
+    other_request: SchoolRequest
+    offer: Offer
+    draft_offer: Offer
+    other_offer: Offer
 
 
 @pytest.fixture
@@ -46,8 +52,15 @@ def world(app) -> World:
     }
     pending_org = make_provider(burnley, status="pending")
     pending_user = make_user(Role.PROVIDER, organisation=pending_org, status="pending")
+    school_request = make_request(school)
+    other_school = make_school(preston)
+    other_request = make_request(other_school)
+    offer = make_offer(provider_org, status="published")
+    draft_offer = make_offer(provider_org, status="draft")
+    other_offer = make_offer(other_provider, status="draft")
     db.session.commit()
-    return World(users, provider_org, school, other_provider, pending_user, burnley.id)
+    return World(users, provider_org, school, other_provider, pending_user, burnley.id,
+                 school_request, other_school, other_request, offer, draft_offer, other_offer)
 
 
 def everyone():
@@ -62,6 +75,7 @@ SIGNED_IN = only(*ROLES[1:])
 STAFF = only("coordinator", "other_coordinator", "admin")
 MEMBERS = only("provider", "careers_lead")
 ADMIN = only("admin")
+OFFER_MANAGERS = only("provider", "coordinator", "admin")
 
 # endpoint -> (method, path built from the world, expected outcome per role)
 MATRIX = {
@@ -97,6 +111,32 @@ MATRIX = {
     "verification.reject": ("GET", lambda w: f"/verification/users/{w.pending_user.id}/reject",
                             only("coordinator", "admin")),
     "audit.index": ("GET", lambda w: "/audit", STAFF),
+    # Offers: the provider's contacts and its area's coordinators manage; careers leads see published ones.
+    "offers.index": ("GET", lambda w: "/offers", only("provider", "coordinator", "other_coordinator", "admin")),
+    "offers.create": ("GET", lambda w: f"/offers/new?provider_id={w.provider_org.id}", OFFER_MANAGERS),
+    "offers.view": ("GET", lambda w: f"/offers/{w.offer.id}", only("provider", "careers_lead", "coordinator", "admin")),
+    "offers.edit": ("GET", lambda w: f"/offers/{w.offer.id}/edit", OFFER_MANAGERS),
+    "offers.duplicate": ("POST", lambda w: f"/offers/{w.offer.id}/duplicate", OFFER_MANAGERS),
+    "offers.change_status": ("POST", lambda w: f"/offers/{w.offer.id}/status", OFFER_MANAGERS),
+    # Finding each other: careers leads browse and ask; providers see open requests and offer.
+    "browse.offers": ("GET", lambda w: "/browse/offers", only("careers_lead", "coordinator", "other_coordinator",
+                                                              "admin")),
+    "browse.request_offer": ("GET", lambda w: f"/browse/offers/{w.offer.id}/request", only("careers_lead")),
+    "browse.digest": ("POST", lambda w: "/browse/digest", only("careers_lead")),
+    "browse.open_requests": ("GET", lambda w: "/browse/requests", only("provider")),
+    "browse.offer_to_meet": ("GET", lambda w: f"/browse/requests/{w.school_request.id}/offer", only("provider")),
+    "matches.index": ("GET", lambda w: "/matches", STAFF),
+    # Requests: the school's careers leads and its area's coordinators; never providers.
+    "school_requests.index": ("GET", lambda w: "/requests", only("careers_lead", "coordinator", "other_coordinator",
+                                                                 "admin")),
+    "school_requests.create": ("GET", lambda w: f"/requests/new?school_id={w.school.id}",
+                               only("careers_lead", "coordinator", "admin")),
+    "school_requests.view": ("GET", lambda w: f"/requests/{w.school_request.id}",
+                             only("careers_lead", "coordinator", "admin")),
+    "school_requests.edit": ("GET", lambda w: f"/requests/{w.school_request.id}/edit",
+                             only("careers_lead", "coordinator", "admin")),
+    "school_requests.withdraw": ("GET", lambda w: f"/requests/{w.school_request.id}/withdraw",
+                                 only("careers_lead", "coordinator", "admin")),
     "admin.areas": ("GET", lambda w: "/admin/areas", ADMIN),
     "admin.area_edit": ("GET", lambda w: f"/admin/areas/{w.area_id}", ADMIN),
     "admin.users": ("GET", lambda w: "/admin/users", ADMIN),
@@ -109,6 +149,23 @@ OBJECT_CASES = [
     ("GET", lambda w: f"/organisations/{w.other_provider.id}/edit", only("other_coordinator", "admin")),
     ("GET", lambda w: f"/organisations/{w.school.id}", only("careers_lead", "coordinator", "admin")),
     ("GET", lambda w: f"/organisations/{w.school.id}/edit", only("careers_lead", "coordinator", "admin")),
+    ("GET", lambda w: f"/offers/{w.draft_offer.id}", only("provider", "coordinator", "admin")),  # no drafts for schools
+    ("GET", lambda w: f"/offers/{w.other_offer.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/offers/{w.other_offer.id}/edit", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/offers/{w.other_offer.id}/duplicate", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/offers/{w.other_offer.id}/status", only("other_coordinator", "admin")),
+    # A provider's own form (the id is ignored for providers); coordinators only for their areas' providers.
+    ("GET", lambda w: f"/offers/new?provider_id={w.other_provider.id}", only("provider", "other_coordinator", "admin")),
+    ("GET", lambda w: f"/browse/offers/{w.other_offer.id}/request", only()),  # another area's draft
+    ("GET", lambda w: f"/browse/offers/{w.draft_offer.id}/request", only()),  # drafts cannot be asked for
+    ("GET", lambda w: f"/browse/requests/{w.other_request.id}/offer", only()),  # another area's request
+    ("GET", lambda w: f"/requests/{w.other_request.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/requests/{w.other_request.id}/edit", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/requests/{w.other_request.id}/edit", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/requests/{w.other_request.id}/withdraw", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/requests/{w.other_request.id}/withdraw", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/requests/new?school_id={w.other_school.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/requests/new?school_id={w.provider_org.id}", only()),  # not a school: refused to all
 ]
 
 EXEMPT = {"static", "bootstrap.static"}  # files, not pages

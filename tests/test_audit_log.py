@@ -1,6 +1,5 @@
 """The audit log page: area scoping, filters, paging, and the append-only guard."""
 from datetime import datetime
-from html.parser import HTMLParser
 
 import pytest
 
@@ -10,40 +9,11 @@ from portal.models.audit import AuditLogIsAppendOnly
 from portal.services import audit
 from portal.vocab import Role
 from tests.factories import make_area, make_user
-
-
-class _Table(HTMLParser):
-    """The text of each body row of the page's tables."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._in_body = self._in_cell = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "tbody":
-            self._in_body = True
-        elif tag == "tr" and self._in_body:
-            self.rows.append([])
-        elif tag == "td" and self._in_body:
-            self._in_cell = True
-            self.rows[-1].append("")
-
-    def handle_endtag(self, tag):
-        if tag == "tbody":
-            self._in_body = False
-        elif tag == "td":
-            self._in_cell = False
-
-    def handle_data(self, data):
-        if self._in_cell:
-            self.rows[-1][-1] += data.strip()
+from tests.html import table_rows
 
 
 def rows(response) -> list[list[str]]:
-    parser = _Table()
-    parser.feed(response.get_data(as_text=True))
-    return parser.rows
+    return table_rows(response, cells=("td",))
 
 
 def details(response) -> list[str]:

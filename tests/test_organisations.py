@@ -1,6 +1,5 @@
 """Organisation profiles: who may see and edit which, version-checked edits, and the coordinators' list."""
 import re
-from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -12,42 +11,13 @@ from portal.models import AuditEvent, Organisation, OrganisationSector
 from portal.services import organisations
 from portal.vocab import Role
 from tests.factories import make_area, make_provider, make_school, make_user
+from tests.html import table_rows
 
 STALE = "This organisation was changed by someone else while you were editing."
 
 
-class _Rows(HTMLParser):
-    """The text of each cell of each <tbody> row."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._in_body = self._in_cell = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "tbody":
-            self._in_body = True
-        elif tag == "tr" and self._in_body:
-            self.rows.append([])
-        elif tag in ("td", "th") and self._in_body:
-            self._in_cell = True
-            self.rows[-1].append("")
-
-    def handle_endtag(self, tag):
-        if tag == "tbody":
-            self._in_body = False
-        elif tag in ("td", "th"):
-            self._in_cell = False
-
-    def handle_data(self, data):
-        if self._in_cell:
-            self.rows[-1][-1] += data.strip()
-
-
 def rows(response) -> list[list[str]]:
-    parser = _Rows()
-    parser.feed(response.get_data(as_text=True))
-    return parser.rows
+    return table_rows(response)
 
 
 def hidden_version(response) -> str:
