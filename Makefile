@@ -30,7 +30,7 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: db
+bench: venv
 	$(BIN)/python -m bench
 
 clean:
