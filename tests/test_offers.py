@@ -803,3 +803,14 @@ def test_the_forms_never_store_criminal_record_data():
     """No DBS or criminal-record column exists on an offer."""
     columns = {c.name for c in sa.inspect(Offer).columns}
     assert not {c for c in columns if "dbs" in c or "criminal" in c}
+
+
+def test_money_fields_accept_a_pound_sign_and_commas_in_the_browser(app, client, login):
+    """A number input would refuse '£15,000' before the server saw it: money is a text input."""
+    provider = make_provider()
+    login(make_user(Role.PROVIDER, organisation=provider))
+    db.session.commit()
+    page = client.get("/offers/new?type=levy_place").get_data(as_text=True)
+    field = re.search(r'<input[^>]*name="funding_amount"[^>]*>', page).group(0)
+    assert 'type="text"' in field
+    assert 'inputmode="decimal"' in field

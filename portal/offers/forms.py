@@ -21,6 +21,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Regexp
+from wtforms.widgets import TextInput
 
 from portal import catalogue, vocab
 from portal.catalogue import DELIVERY_LABELS, DETAIL_LABELS, OfferType, Unit
@@ -64,9 +65,14 @@ class DayField(DateField):
 
 
 class PoundsField(DecimalField):
-    """An amount in pounds (a '£' and thousands commas are fine); None when blank."""
+    """An amount in pounds (a '£' and thousands commas are fine); None when blank.
+
+    Rendered as text with a decimal keypad: a number input would refuse the pound sign and commas."""
+
+    widget = TextInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal"})
         super().__init__(label, validators, places=2, **kwargs)
 
     def process_formdata(self, valuelist):
