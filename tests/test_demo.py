@@ -1,12 +1,31 @@
 """The demo data: realistic, idempotent, and every advertised login works."""
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from portal import geo
+from portal import catalogue, geo
+from portal.catalogue import Delivery
 from portal.extensions import db
-from portal.models import Area, Organisation, OrgKind, OrgStatus, User, UserStatus
-from portal.services import demo
+from portal.models import (
+    Area,
+    Match,
+    MatchOrigin,
+    MatchStatus,
+    Offer,
+    OfferStatus,
+    Organisation,
+    OrgKind,
+    OrgStatus,
+    PriorityCohort,
+    RequestStatus,
+    SchoolRequest,
+    User,
+    UserStatus,
+)
+from portal.services import browse, demo
+from portal.services import offers as offer_rules
+from portal.services import school_requests as request_rules
 from portal.services.passwords import password_problems, verify_password
 from portal.vocab import PHASE_YEARS, Role
 
@@ -29,6 +48,9 @@ def test_seeding_twice_changes_nothing(app):
     assert row_counts() == first
     assert first["areas"] == 2
     assert first["organisations"] >= 30
+    assert first["offers"] == len(demo.OFFERS) >= 30
+    assert first["school_requests"] == len(demo.REQUESTS) == 8
+    assert first["matches"] == first["match_events"] == 3
 
 
 def test_only_if_empty_leaves_an_installation_with_areas_alone(app):
@@ -145,3 +167,169 @@ def test_readme_lists_every_demo_login():
     assert f"`{demo.DEMO_PASSWORD}`" in readme
     for role, email, note in demo.DEMO_LOGINS:
         assert f"| {role} | `{email}` | {note} |" in readme
+
+
+# --- the marketplace ----------------------------------------------------------------------------------------------
+
+def _user(email: str) -> User:
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def _snapshot() -> dict:
+    offers = {(o.provider_id, o.title): (o.starts_on, o.ends_on, o.closing_date, o.levy_expires_on, o.version)
+              for o in db.session.scalars(select(Offer))}
+    requests = {(r.school_id, r.title): (r.starts_on, r.ends_on, r.version)
+                for r in db.session.scalars(select(SchoolRequest))}
+    matches = {(m.offer_id, m.request_id): (m.status, m.created_at) for m in db.session.scalars(select(Match))}
+    return {"offers": offers, "requests": requests, "matches": matches}
+
+
+def test_a_later_seed_moves_no_dates(app):
+    first_day = date.today()
+    assert demo.seed_demo(today=first_day) is True
+    before = _snapshot()
+    assert demo.seed_demo(today=first_day + timedelta(days=40)) is False
+    assert _snapshot() == before
+
+
+def test_every_demo_offer_passes_the_offer_rules(app):
+    demo.seed_demo()
+    today = date.today()
+    offers = db.session.scalars(select(Offer)).all()
+    by_status = {status: [o for o in offers if o.status == status] for status in OfferStatus}
+    assert len(by_status[OfferStatus.PUBLISHED]) >= 25
+    assert len(by_status[OfferStatus.DRAFT]) == 2
+    assert len(by_status[OfferStatus.PAUSED]) == 1
+    assert not by_status[OfferStatus.CLOSED]
+    for offer in offers:
+        kind = catalogue.offer_type(offer.type)
+        # As the offers service checks a new offer: published (and paused, which must pass them to reopen) ones
+        # against the publishing rules too.
+        values = offer_rules.clean_values(kind, offer_rules.stored_values(offer))
+        assert values == offer_rules.stored_values(offer), offer.title
+        problems = offer_rules.offer_problems(kind, values, today=today,
+                                              publishing=offer.status != OfferStatus.DRAFT)
+        assert problems == {}, (offer.title, problems)
+        assert offer.provider.status == OrgStatus.VERIFIED
+        assert offer.area_id == offer.provider.area_id
+        assert offer.sector in offer.provider.sector_codes, offer.title
+        assert offer.allocated == 0
+        assert offer.capacity == offer.sessions * offer.per_session
+        if offer.status != OfferStatus.DRAFT:
+            assert offer.published_at is not None
+    # A draft waits for what publishing needs: the farm visit has no risk assessment yet.
+    farm = next(o for o in by_status[OfferStatus.DRAFT] if o.type == "workplace_visit")
+    assert not farm.safeguarding_complete
+    assert offer_rules.offer_problems(catalogue.offer_type(farm.type), offer_rules.stored_values(farm),
+                                      today=today, publishing=True) == {
+        "risk_assessment_done": "A workplace visit cannot be published until you confirm that a risk assessment "
+                                "has been done."}
+
+
+def test_demo_offers_cover_the_main_types_with_their_details(app):
+    demo.seed_demo()
+    today = date.today()
+    offers = db.session.scalars(select(Offer)).all()
+    published = [o for o in offers if o.status == OfferStatus.PUBLISHED]
+    main_types = set(catalogue.OFFER_TYPES) - {"internship_week"}  # internship weeks arrive with 5/6
+    assert {o.type for o in published} >= main_types
+    for offer in offers:
+        assert 0 <= (offer.starts_on - today).days <= 42, offer.title  # starting within the next weeks
+        assert 28 <= (offer.ends_on - offer.starts_on).days <= 125, offer.title  # running for 1 to 4 months
+        assert offer.starts_on.weekday() < 5 and offer.ends_on.weekday() < 5, offer.title
+        if offer.delivery == Delivery.IN_SCHOOL:
+            assert offer.max_travel_miles, offer.title
+    for offer in published:
+        if offer.type in ("workplace_visit", "work_experience"):
+            assert offer.safeguarding_complete, offer.title
+        if offer.type == "work_experience":
+            assert 1 <= offer.placement_days <= 10
+    levy = [o for o in published if o.type == "levy_place"]
+    assert len(levy) == 2
+    assert all(o.funding_amount_pence and o.provider.levy_payer for o in levy)
+    assert any(90 <= (o.levy_expires_on - today).days <= 183 for o in levy)  # expiring in 3 to 6 months
+    assert all(o.ends_on <= o.levy_expires_on for o in levy)
+    vacancy = next(o for o in published if o.type == "apprenticeship_vacancy")
+    assert today <= vacancy.closing_date <= vacancy.ends_on and vacancy.weekly_wage_pence
+    kit = next(o for o in published if o.type == "primary_kit")
+    assert "When I Grow Up" in kit.title and kit.year_groups == [1, 2] and kit.kit_stock >= 1
+    virtual = [o for o in published if o.type == "virtual_encounter"]
+    assert virtual and all(o.open_to_all_areas and o.delivery == Delivery.VIRTUAL for o in virtual)
+    assert {o.area_id for o in published} == {a.id for a in db.session.scalars(select(Area))}
+
+
+def test_demo_requests_are_open_varied_and_valid(app):
+    demo.seed_demo()
+    today = date.today()
+    requests = db.session.scalars(select(SchoolRequest)).all()
+    assert len(requests) == 8
+    for school_request in requests:
+        assert school_request.status == RequestStatus.OPEN
+        assert school_request.area_id == school_request.school.area_id
+        details = request_rules.RequestDetails.of(school_request)
+        assert request_rules.problems(details, school=school_request.school, today=today) == [], \
+            school_request.title
+        assert 0 <= (school_request.starts_on - today).days <= 42
+    assert sum(r.keep_together for r in requests) == 1
+    assert any(r.priority == PriorityCohort.AT_RISK for r in requests)
+    assert len({r.school_id for r in requests}) == 8
+    assert {r.school.phase for r in requests} == {"primary", "secondary", "college"}
+    assert len({code for r in requests for code in r.wanted_types}) >= 6
+    assert len({r.area_id for r in requests}) == 2
+
+
+def test_demo_proposals_fit_their_offers_and_requests(app):
+    demo.seed_demo()
+    matches = db.session.scalars(select(Match)).all()
+    assert len(matches) == 3
+    assert {m.origin for m in matches} == {MatchOrigin.SCHOOL_ASKED, MatchOrigin.PROVIDER_OFFERED}
+    for match in matches:
+        assert match.status == MatchStatus.PROPOSED
+        assert match.area_id == match.request.area_id
+        assert browse.could_serve(match.offer, match.request)
+        assert 1 <= match.allocation <= min(match.offer.places_left, match.request.pupils)
+        assert [(e.from_status, e.to_status) for e in match.events] == [(None, MatchStatus.PROPOSED)]
+        assert match.events[0].actor_id == match.created_by_id is not None
+        actor = db.session.get(User, match.created_by_id)
+        side = match.request.school if match.origin == MatchOrigin.SCHOOL_ASKED else match.offer.provider
+        assert actor.organisation_id == side.id
+
+
+def test_the_brun_valley_careers_lead_finds_offers(app, client, login):
+    demo.seed_demo()
+    login(_user(f"careers@brun-valley.{demo.DEMO_DOMAIN}"))
+    page = client.get("/browse/offers")
+    assert page.status_code == 200
+    assert "No offers" not in page.get_data(as_text=True)
+    nhs = client.get("/browse/offers", query_string={"q": "NHS"}).get_data(as_text=True)
+    assert demo.NHS_TALK in nhs
+    # Open to all areas: a Preston provider's virtual session is found from Burnley; its visits are not.
+    tester = client.get("/browse/offers", query_string={"q": "software tester"}).get_data(as_text=True)
+    assert "Ask a software tester" in tester
+    warton = client.get("/browse/offers", query_string={"q": "Warton"}).get_data(as_text=True)
+    assert "Engineering work experience week at Warton" not in warton
+    assert "No offers match these filters" in warton
+
+
+def test_the_burnley_coordinator_sees_the_proposals_of_burnley(app, client, login):
+    demo.seed_demo()
+    login(_user(f"coordinator.burnley@{demo.DEMO_DOMAIN}"))
+    page = client.get("/matches")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "2 proposed matches" in html
+    assert "Brun Valley High School" in html and "Calder Bank Community College" in html
+    assert "Riversway High School" not in html
+
+
+def test_every_demo_provider_login_has_open_requests_to_answer(app, client, login):
+    demo.seed_demo()
+    for _role, email, _note in demo.DEMO_LOGINS:
+        user = _user(email)
+        if user.role == Role.PROVIDER:
+            offers = browse.provider_offers(user.organisation)
+            assert browse.servable_request_ids(offers, today=date.today()), email
+    login(_user(f"partnerships@pennine-aero.{demo.DEMO_DOMAIN}"))
+    page = client.get("/browse/requests")
+    assert page.status_code == 200
+    assert "Calder Bank Community College" in page.get_data(as_text=True)

@@ -1,31 +1,52 @@
-"""The fictional demo installation: two Lancashire areas, their schools, providers and a login per role.
+"""The fictional demo installation: two Lancashire areas, their schools, providers and a login per role, and a
+living marketplace: offers across every type, open requests from schools and a few proposed matches.
 
 Every school, provider, person, URN, phone number and web address here is invented. Towns and their
 coordinates are real (from the offline gazetteer). URNs use the 99xxxx range, which no school has;
 phone numbers use Ofcom's 01632 960xxx drama range; websites use the reserved `.example` domain.
 
 `seed_demo` only ever adds what is missing, keyed by natural keys (area name, URN, organisation
-name, email), so running it twice changes nothing and never undoes edits made in the portal.
+name, email; an offer by provider and title, a request by school and title, a match by offer and
+request), so running it twice changes nothing and never undoes edits made in the portal.
+
+Offer and request dates are days after the day of the first seed, so a fresh demo never looks stale;
+a later seed leaves them where they are. Every offer and request passes the same rules the portal's
+forms apply (offers.offer_problems, school_requests.problems, the proposal rules) before it is added.
 """
 import functools
 import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
-from portal import geo
+from portal import catalogue, geo
+from portal.catalogue import Delivery
 from portal.extensions import db
 from portal.models import (
     Area,
+    Match,
+    MatchEvent,
+    MatchOrigin,
+    MatchStatus,
+    Offer,
+    OfferStatus,
     Organisation,
     OrganisationSector,
     OrgKind,
     OrgStatus,
+    PriorityCohort,
+    RequestStatus,
+    SchoolRequest,
     SchoolYearSize,
     User,
     UserStatus,
     utcnow,
 )
+from portal.services import offers as offer_rules
+from portal.services import proposals
+from portal.services import school_requests as request_rules
 from portal.services.passwords import hash_password
 from portal.vocab import Role
 
@@ -204,6 +225,433 @@ DEMO_LOGINS: tuple[tuple[str, str, str], ...] = tuple(
 PENDING_SIGNUP_EMAIL = f"dan@lowerhouse-joinery.{DEMO_DOMAIN}"
 
 
+# --- the marketplace: offers, requests and proposed matches ------------------------------------------------------
+
+SAFEGUARDING_DECLARATIONS = frozenset({"supervised_throughout", "risk_assessment_done", "liability_insurance",
+                                       "safeguarding_contact"})
+
+
+def _pence(pounds: int) -> int:
+    return pounds * 100
+
+
+@dataclass(frozen=True)
+class OfferSpec:
+    """A demo offer. Dates are days after the day of the first seed: it starts `starts_in` days on (the next
+    weekday) and runs for `runs_for` days. Offers counted in pupils give sessions × per_session; the others
+    give `capacity` (places or classes). A `timedelta` among the details is a date that many days on
+    (the weekday before, if it falls at a weekend)."""
+
+    provider: str
+    type: str
+    title: str
+    description: str
+    sector: str
+    years: tuple[int, ...]
+    starts_in: int
+    runs_for: int
+    sessions: int = 1
+    per_session: int = 1
+    capacity: int | None = None
+    travel: int | None = None  # miles the provider will travel to schools (needed for in-school delivery)
+    delivery: str | None = None  # None: the type's usual delivery
+    open_to_all_areas: bool = False
+    declared: frozenset[str] = SAFEGUARDING_DECLARATIONS
+    accessibility: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    status: str = OfferStatus.PUBLISHED
+
+
+def _years(first: int, last: int) -> tuple[int, ...]:
+    return tuple(range(first, last + 1))
+
+
+_PENNINE = "Pennine Aerostructures Ltd"
+_HAPTON = "Hapton Automotive Components Ltd"
+_NHS = "East Pennine Hospitals NHS Trust"
+_DOCKLANDS = "Docklands Digital Ltd"
+_RIBBLE_UNI = "University of the Ribble"
+
+NHS_TALK = "More than doctors and nurses: careers in the NHS"
+PENNINE_VISIT = "Inside an aircraft factory: site visit for Years 9 and 10"
+RIBBLE_TALK = "Is university for me? A talk for Years 10 to 13"
+WHEN_I_GROW_UP = "'When I Grow Up' resource kit for KS1 classes"
+
+OFFERS: tuple[OfferSpec, ...] = (
+    # --- Burnley area ---
+    OfferSpec(
+        _PENNINE, "careers_talk", "From apprentice to aerospace engineer: an assembly talk",
+        "Two of our engineers, one who joined us as a 16-year-old apprentice and one who came through university, "
+        "tell pupils how the wing parts we make in Burnley end up on aircraft all over the world.\n\n"
+        "The talk lasts 25 minutes with 10 minutes for questions. Every pupil gets a one-page sheet of routes into "
+        "engineering to talk over in form time afterwards.",
+        "engineering", _years(7, 11), starts_in=7, runs_for=110, sessions=4, per_session=180, travel=15,
+    ),
+    OfferSpec(
+        _PENNINE, "workplace_visit", PENNINE_VISIT,
+        "A group of up to 20 pupils spends a morning at our Burnley site: a guided walk round the assembly hall, a "
+        "go on the composite lay-up training rig and a question-and-answer session with our apprentices.\n\n"
+        "We provide safety glasses and high-visibility vests. Pupils come in school uniform with no jewellery. "
+        "Visits run from 9:30 to 12:30, Tuesday to Thursday.",
+        "engineering", (9, 10), starts_in=14, runs_for=90, sessions=4, per_session=20,
+        accessibility="Step-free route round the assembly hall and a lift to the viewing gallery. Ear defenders "
+                      "are provided and a quiet room is available.",
+    ),
+    OfferSpec(
+        _PENNINE, "levy_place", "Levy-funded place: engineering technician apprenticeship",
+        "Some of our apprenticeship levy funds will expire unless they are used. Through a levy transfer we will pay "
+        "the full training costs for two school or college leavers to start an engineering technician "
+        "apprenticeship with a small or medium-sized engineering firm near Burnley.\n\n"
+        "Careers leads: tell us about pupils leaving Year 11 or Year 13 who want a hands-on engineering career and "
+        "we will introduce them to firms in our supply chain.",
+        "engineering", (11, 12, 13), starts_in=21, runs_for=90, capacity=2,
+        details={"funding_amount_pence": _pence(24_000), "apprenticeship_standard": "Engineering technician",
+                 "apprenticeship_level": 3, "levy_expires_on": timedelta(days=122)},
+    ),
+    OfferSpec(
+        _PENNINE, "mock_interviews", "Mock interviews with our engineering managers",
+        "Fifteen-minute practice interviews with the managers who take on our apprentices. Each pupil gets written "
+        "feedback on what went well and one thing to work on before a real interview.",
+        "engineering", (11, 12, 13), starts_in=28, runs_for=60, sessions=2, per_session=16, travel=12,
+        status=OfferStatus.DRAFT,
+    ),
+    OfferSpec(
+        _HAPTON, "apprenticeship_vacancy", "Apprentice maintenance technician (Level 3)",
+        "Three apprenticeships on our Hapton site, keeping the presses and robot cells running. Four days a week "
+        "with us and one day at Calder Valley College. You need GCSE maths and English at grade 4 or above, or to "
+        "be working towards them.\n\n"
+        "The wage rises each year, and apprentices who complete are offered a permanent job.",
+        "engineering", (11, 12, 13), starts_in=0, runs_for=45, capacity=3,
+        details={"apprenticeship_standard": "Maintenance and operations engineering technician",
+                 "apprenticeship_level": 3, "weekly_wage_pence": _pence(320), "closing_date": timedelta(days=42)},
+    ),
+    OfferSpec(
+        _HAPTON, "work_experience", "Work experience on the production line",
+        "A week with our production and quality teams. Pupils shadow a team leader, help with quality checks and "
+        "tell our site manager what they have learned on the Friday afternoon.\n\n"
+        "Hours are 8:30 to 3:30. We provide safety boots and protective clothing, and each pupil has a named "
+        "supervisor throughout.",
+        "engineering", (10, 12), starts_in=28, runs_for=120, capacity=4, details={"placement_days": 5},
+    ),
+    OfferSpec(
+        "Calder Precision Engineering", "enterprise_challenge", "Design a better bike clamp: an enterprise challenge",
+        "Teams of five work on a real brief from one of our customers: a bike clamp that costs less to make. Our "
+        "engineers set the challenge in the morning, visit the teams with prototype parts and judge the pitches "
+        "after lunch.\n\n"
+        "It takes a full school day. We bring the materials; the school provides a room with tables for six teams.",
+        "engineering", (8, 9), starts_in=10, runs_for=100, sessions=3, per_session=30, travel=10,
+    ),
+    OfferSpec(
+        "Weavers Yard Software Ltd", "mentoring", "Code club mentoring for Years 10 and 12",
+        "One of our developers meets the same pupil at school for an hour every fortnight, six times in all. They "
+        "help with a small coding project of the pupil's choosing and talk about routes into software jobs, with "
+        "and without a degree.",
+        "digital", (10, 12), starts_in=14, runs_for=120, capacity=6, travel=8, details={"mentoring_sessions": 6},
+    ),
+    OfferSpec(
+        "Brunside Digital", "virtual_encounter", "Live from the studio: how games and apps get made",
+        "A 45-minute live session from our studio in Burnley. Pupils watch a game being built, meet an artist, a "
+        "developer and a tester, and put their questions to them in the chat or on camera.\n\n"
+        "Open to schools in every area. All you need is a classroom screen, a webcam and a microphone.",
+        "creative", _years(7, 11), starts_in=7, runs_for=110, sessions=4, per_session=60, open_to_all_areas=True,
+        details={"virtual_link_note": "We email a Microsoft Teams link to the careers lead once the date is "
+                                      "confirmed."},
+    ),
+    OfferSpec(
+        _NHS, "careers_talk", NHS_TALK,
+        "The NHS employs people in more than 350 different roles, from paramedics and physiotherapists to "
+        "electricians, accountants and chefs. Staff from three of them talk about their jobs, how they got there "
+        "and what they wish they had known at school.\n\n"
+        "The talk lasts 40 minutes including questions and suits a class or half a year group.",
+        "health", _years(8, 11), starts_in=5, runs_for=115, sessions=8, per_session=60, travel=15,
+    ),
+    OfferSpec(
+        _NHS, "work_experience", "Hospital work experience: clinical and support roles",
+        "Four days in our Burnley hospital: a day each on a ward, in the pharmacy, in the laboratories and with "
+        "the estates team who keep the buildings running.\n\n"
+        "Students must be 16 or over. Our occupational health team sends a short form to fill in before the "
+        "placement. Students do not see patients' records.",
+        "health", (12, 13), starts_in=35, runs_for=90, capacity=6, details={"placement_days": 4},
+        accessibility="The hospital is step-free throughout. Tell us about any medical needs in advance.",
+    ),
+    OfferSpec(
+        _NHS, "mock_interviews", "Interview practice for health and care courses",
+        "Practice interviews for pupils applying for health and social care courses, nursing degrees or "
+        "healthcare apprenticeships, led by staff who sit on real interview panels. Each pupil gets written "
+        "feedback.",
+        "health", (11, 12, 13), starts_in=14, runs_for=100, sessions=3, per_session=15, travel=15,
+    ),
+    OfferSpec(
+        "Pendle Building Contractors Ltd", "workplace_visit", "Hard hats on: a visit to a live building site",
+        "Twelve pupils spend two hours on one of our housing sites in Nelson with the site manager, a bricklayer "
+        "and a quantity surveyor. We provide hard hats, boots, gloves and vests in all sizes.\n\n"
+        "Paused while the site moves to its next phase: we will reopen it as soon as it is safe to visit.",
+        "construction", (10, 11), starts_in=21, runs_for=60, sessions=2, per_session=12,
+        accessibility="The site has uneven ground and is not step-free. Tell us about any access needs and we "
+                      "will plan a route.",
+        status=OfferStatus.PAUSED,
+    ),
+    OfferSpec(
+        "Towneley Retail Group", "careers_fair", "Retail careers stand at your school's careers fair",
+        "Our store managers, a buyer and someone from our head office marketing team bring a stand to your careers "
+        "fair: jobs from the shop floor to head office, our apprenticeships and what we look for on an "
+        "application form.",
+        "retail", _years(9, 13), starts_in=14, runs_for=120, per_session=250, travel=20,
+    ),
+    OfferSpec(
+        "Pennine Fire and Rescue Service", "careers_talk", "People who help us: firefighters visit your school",
+        "A crew from our Burnley station visits Reception and Key Stage 1 classes: what firefighters do all day, "
+        "how they keep people safe and what it takes to join. Children try on a helmet and a jacket.\n\n"
+        "If the fire engine can park on site, each class gets to look inside it. A crew can be called away to an "
+        "emergency at short notice; we will rearrange if that happens.",
+        "public_services", _years(0, 4), starts_in=7, runs_for=100, sessions=6, per_session=30, travel=12,
+    ),
+    OfferSpec(
+        "Canalside Credit Union", "careers_talk", "Money skills and careers in finance",
+        "A lesson on budgeting, saving and borrowing, run by our staff, followed by how they came to work in "
+        "finance and what a credit union does differently from a bank.",
+        "finance", (10, 11), starts_in=10, runs_for=90, sessions=4, per_session=30, travel=8,
+    ),
+    OfferSpec(
+        "Calder Valley College", "enterprise_adviser", "Enterprise adviser: a senior leader for your careers programme",
+        "Our deputy principal for curriculum will work alongside one secondary school's careers leader for the "
+        "long term: meeting every half-term, helping plan the careers programme against the Gatsby Benchmarks and "
+        "opening doors to employers we work with.",
+        "education", _years(7, 11), starts_in=14, runs_for=120, capacity=1, travel=10,
+    ),
+    OfferSpec(
+        "Barrowford Hill Farm", "workplace_visit", "A morning on a working hill farm",
+        "A morning on our sheep and beef farm above Barrowford: caring for the animals, looking after the land and "
+        "the jobs in farming that are not what people expect, from vets to drone surveying.",
+        "land_based", (7, 8), starts_in=21, runs_for=45, sessions=2, per_session=15,
+        declared=SAFEGUARDING_DECLARATIONS - {"risk_assessment_done"},  # still to do: why it is a draft
+        status=OfferStatus.DRAFT,
+    ),
+    # --- Preston area ---
+    OfferSpec(
+        "Ribble Aerospace Systems", "work_experience", "Engineering work experience week at Warton",
+        "A week in our systems engineering and test teams at Warton: pupils work on a small design task with a "
+        "graduate engineer, see flight test data being analysed and present their work to the team.\n\n"
+        "We provide a minibus from Preston station each morning and evening.",
+        "engineering", (10, 12), starts_in=30, runs_for=120, capacity=8, details={"placement_days": 5},
+        accessibility="Step-free buildings. Security checks on arrival take about 15 minutes.",
+    ),
+    OfferSpec(
+        "Northway Commercial Vehicles Ltd", "levy_place",
+        "Levy-funded place: heavy vehicle service technician apprenticeship",
+        "We will transfer levy funds to pay the training for a young person starting a heavy vehicle service and "
+        "maintenance apprenticeship with one of the independent garages we work with in Central Lancashire.",
+        "engineering", (11, 12, 13), starts_in=21, runs_for=120, capacity=1,
+        details={"funding_amount_pence": _pence(18_000),
+                 "apprenticeship_standard": "Heavy vehicle service and maintenance technician",
+                 "apprenticeship_level": 3, "levy_expires_on": timedelta(days=274)},
+    ),
+    OfferSpec(
+        _DOCKLANDS, "mock_interviews", "CV clinic and mock interviews for digital roles",
+        "Our developers and recruiters look over pupils' CVs with them, then run short practice interviews for "
+        "apprenticeships and junior digital jobs, with written feedback for every pupil.",
+        "digital", (11, 12, 13), starts_in=10, runs_for=90, sessions=3, per_session=20, travel=10,
+    ),
+    OfferSpec(
+        _DOCKLANDS, "virtual_encounter", "Ask a software tester: a live online question time",
+        "A software tester and a product designer spend 40 minutes answering pupils' questions live: what they "
+        "do all day, how they got into tech and what they would study if they started again.\n\n"
+        "Open to schools in every area.",
+        "digital", _years(9, 13), starts_in=14, runs_for=100, sessions=3, per_session=90, open_to_all_areas=True,
+        details={"virtual_link_note": "We send a Zoom link to the careers lead a week before the session."},
+    ),
+    OfferSpec(
+        "Fishergate Financial Services", "mentoring", "Money and careers mentoring for sixth formers",
+        "Ten of our staff each mentor one sixth former over five meetings at school: applications, interviews and "
+        "what working in financial services is really like, including our school-leaver programme.",
+        "finance", (12, 13), starts_in=21, runs_for=120, capacity=10, travel=12,
+        details={"mentoring_sessions": 5},
+    ),
+    OfferSpec(
+        "Guild Care Homes", "workplace_visit", "A morning in a care home",
+        "Small groups meet our carers, nurses, activities coordinator and cook, and spend time with residents who "
+        "enjoy talking to young people about their own working lives.",
+        "health", _years(10, 13), starts_in=14, runs_for=90, sessions=2, per_session=8,
+        accessibility="Step-free throughout, with an accessible toilet.",
+    ),
+    OfferSpec(
+        "Avenham Hotel and Kitchen", "enterprise_challenge", "Pop-up restaurant enterprise challenge",
+        "Teams plan a pop-up restaurant, from menu and costs to marketing, with our head chef and events manager. "
+        "The winning team's dish goes on our specials board for a week.",
+        "hospitality", (9, 10), starts_in=21, runs_for=100, sessions=2, per_session=32, travel=8,
+    ),
+    OfferSpec(
+        "Flag Market Studio", "careers_talk", "Making a living as a freelance illustrator",
+        "Our founder shows the books, adverts and album covers she has drawn, and talks honestly about finding "
+        "work, setting prices and running a small business in the creative industries.",
+        "creative", _years(9, 13), starts_in=7, runs_for=80, sessions=4, per_session=30, travel=10,
+    ),
+    OfferSpec(
+        "Chorley Civil Engineering Ltd", "primary_kit", WHEN_I_GROW_UP,
+        "A box for one Key Stage 1 class: a picture book about the people who build roads and bridges, "
+        "child-sized hard hats and high-visibility vests, job picture cards and a 45-minute lesson plan.\n\n"
+        "One of our engineers can come and read the story with the class. The kit is the school's to keep.",
+        "construction", (1, 2), starts_in=7, runs_for=120, capacity=12, travel=20, details={"kit_stock": 12},
+    ),
+    OfferSpec(
+        "Preston East Distribution Ltd", "workplace_visit", "Behind the scenes at a regional distribution centre",
+        "See how a parcel gets from a lorry to a shop shelf: a walk round our warehouse, the robotic picking "
+        "system and the transport office, then questions with our apprentices and managers.",
+        "transport", _years(9, 11), starts_in=14, runs_for=100, sessions=3, per_session=20,
+        accessibility="Step-free, with a viewing gallery over the picking floor.",
+    ),
+    OfferSpec(
+        "Central Lancashire Council Services", "careers_fair",
+        "Council careers stand: the jobs that keep Preston going",
+        "Staff from social work, planning, highways, libraries and environmental health bring a stand to your "
+        "careers fair, with our apprenticeships and graduate scheme.",
+        "public_services", _years(9, 13), starts_in=14, runs_for=120, per_session=300, travel=15,
+    ),
+    OfferSpec(
+        _RIBBLE_UNI, "careers_talk", RIBBLE_TALK,
+        "Our widening participation team explains what university is like, how student finance works and what "
+        "degree apprenticeships are, with a current student from the area.\n\n"
+        "Suits a class, a year group or a parents' evening.",
+        "education", _years(10, 13), starts_in=7, runs_for=120, sessions=6, per_session=90, travel=25,
+    ),
+    OfferSpec(
+        _RIBBLE_UNI, "workplace_visit", "Health simulation suite visit on campus",
+        "Pupils try out our hospital ward simulation suite with nursing, midwifery and paramedic lecturers and "
+        "students, then have lunch on campus.",
+        "health", _years(10, 13), starts_in=21, runs_for=100, sessions=3, per_session=30,
+        accessibility="Step-free campus. We can pay travel costs for schools more than ten miles away.",
+    ),
+    OfferSpec(
+        "Northpoint Training", "careers_talk", "Apprenticeships explained: a talk for Years 10 and 11",
+        "What an apprenticeship is, how pay and training work, and how to apply, with two of our current "
+        "construction apprentices.",
+        "construction", (10, 11), starts_in=10, runs_for=100, sessions=4, per_session=60, travel=15,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A demo request from a school; dates are days after the first seed, like an offer's."""
+
+    school: str
+    title: str
+    wanted_types: tuple[str, ...]
+    sectors: tuple[str, ...]  # empty: any sector
+    years: tuple[int, ...]
+    pupils: int
+    starts_in: int
+    runs_for: int
+    deliveries: tuple[str, ...]
+    travel: int | None = None  # how far pupils can go to a workplace
+    keep_together: bool = False
+    priority: str = PriorityCohort.NONE
+    notes: str | None = None
+    days_ago: int = 3  # when it was posted
+
+
+_IN_SCHOOL, _WORKPLACE, _VIRTUAL = Delivery.IN_SCHOOL.value, Delivery.WORKPLACE.value, Delivery.VIRTUAL.value
+
+REQUESTS: tuple[RequestSpec, ...] = (
+    # Burnley area
+    RequestSpec(  # as "Request this offer" makes it (see MATCHES)
+        "Brun Valley High School", f"Request for: {NHS_TALK}", ("careers_talk",), ("health",), (9,), 60,
+        starts_in=14, runs_for=31, deliveries=(_IN_SCHOOL,), keep_together=True, days_ago=2,
+    ),
+    RequestSpec(
+        "Calder Bank Community College", "Year 10 engineering visit for pupils at risk of NEET",
+        ("workplace_visit", "work_experience"), ("engineering",), (10,), 30, starts_in=14, runs_for=75,
+        deliveries=(_WORKPLACE,), travel=10, priority=PriorityCohort.AT_RISK,
+        notes="A group who enjoy practical subjects and have had few encounters so far. Two pupils need step-free "
+              "access.",
+        days_ago=6,
+    ),
+    RequestSpec(
+        "Pendleside High School", "Interview practice, talks or careers fair stands for Year 11",
+        ("mock_interviews", "careers_talk", "careers_fair"), (), (11,), 90, starts_in=10, runs_for=60,
+        deliveries=(_IN_SCHOOL, _VIRTUAL), priority=PriorityCohort.FURTHEST_FROM_FOUR,
+        notes="Our mock exam weeks are best avoided; Wednesday afternoons suit us best.", days_ago=4,
+    ),
+    RequestSpec(
+        "Boulsworth Academy", "Sixth-form work experience in engineering or digital",
+        ("work_experience",), ("engineering", "digital"), (12,), 8, starts_in=21, runs_for=100,
+        deliveries=(_WORKPLACE,), travel=15,
+        notes="Students can travel by bus to Burnley and Padiham; a few drive.", days_ago=9,
+    ),
+    RequestSpec(
+        "Towneley Fields Primary School", "People who help us: a visitor for Years 1 and 2",
+        ("careers_talk", "virtual_encounter"), (), (1, 2), 60, starts_in=7, runs_for=60,
+        deliveries=(_IN_SCHOOL, _VIRTUAL), notes="Our topic this half-term is People Who Help Us.", days_ago=5,
+    ),
+    # Preston area
+    RequestSpec(
+        "Riversway High School", "Year 12 talks on university and degree apprenticeships",
+        ("careers_talk", "virtual_encounter"), ("education", "digital"), (12,), 120, starts_in=14, runs_for=60,
+        deliveries=(_IN_SCHOOL, _VIRTUAL), days_ago=8,
+    ),
+    RequestSpec(
+        "Deepdale Fields Academy", "CV help and interview practice for Year 11",
+        ("mock_interviews",), (), (11,), 45, starts_in=14, runs_for=70, deliveries=(_IN_SCHOOL,),
+        priority=PriorityCohort.DISADVANTAGED, notes="Pupils eligible for the pupil premium first.", days_ago=3,
+    ),
+    RequestSpec(
+        "Preston Riverside College", "Health and care placements or visits for Level 3 students",
+        ("work_experience", "workplace_visit"), ("health",), (12, 13), 12, starts_in=21, runs_for=90,
+        deliveries=(_WORKPLACE,), travel=12,
+        notes="Students on the Level 3 health and social care course; all are 16 or over.", days_ago=7,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """A proposed match, as a careers lead requesting an offer or a provider offering to meet a request makes it."""
+
+    provider: str
+    offer_title: str
+    school: str
+    request_title: str
+    allocation: int
+    origin: str
+    message: str | None = None
+    days_ago: int = 1
+
+
+MATCHES: tuple[MatchSpec, ...] = (
+    MatchSpec(_NHS, NHS_TALK, "Brun Valley High School", f"Request for: {NHS_TALK}", 60, MatchOrigin.SCHOOL_ASKED,
+              "Could you come to a Year 9 assembly on a Tuesday morning? Our hall seats 200.", days_ago=2),
+    MatchSpec(_PENNINE, PENNINE_VISIT, "Calder Bank Community College",
+              "Year 10 engineering visit for pupils at risk of NEET", 20, MatchOrigin.PROVIDER_OFFERED,
+              "We can take 20 on one morning and can meet the minibus at the gate. The route round the hall is "
+              "step-free.", days_ago=1),
+    MatchSpec(_RIBBLE_UNI, RIBBLE_TALK, "Riversway High School",
+              "Year 12 talks on university and degree apprenticeships", 90, MatchOrigin.PROVIDER_OFFERED,
+              "We could give the talk twice to groups of 45, or once in your hall.", days_ago=3),
+)
+
+# Who created what: a provider's or school's own login where the demo has one, else a coordinator of the area
+# (coordinators may act on an organisation's behalf).
+AREA_COORDINATORS = {"Burnley": f"coordinator.burnley@{DEMO_DOMAIN}", "Preston": f"coordinator.preston@{DEMO_DOMAIN}"}
+
+
+def _weekday_on_or_after(day: date) -> date:
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def _weekday_on_or_before(day: date) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def demo_dates(today: date, starts_in: int, runs_for: int) -> tuple[date, date]:
+    """From the next weekday `starts_in` days on to the last weekday `runs_for` days after that."""
+    starts_on = _weekday_on_or_after(today + timedelta(days=starts_in))
+    return starts_on, max(starts_on, _weekday_on_or_before(starts_on + timedelta(days=runs_for)))
+
+
 def area_centre(area_name: str) -> geo.Place:
     return geo.exact_matches(AREA_CENTRES[area_name])[0]
 
@@ -290,11 +738,125 @@ class _Seeder:
             self.add(user)
         return user
 
+    def offer(self, spec: OfferSpec, provider: Organisation, by: User | None, today: date) -> Offer:
+        offer = db.session.scalar(select(Offer).where(Offer.provider_id == provider.id, Offer.title == spec.title))
+        if offer is not None:
+            return offer
+        kind = catalogue.offer_type(spec.type)
+        starts_on, ends_on = demo_dates(today, spec.starts_in, spec.runs_for)
+        details = {name: _weekday_on_or_before(today + value) if isinstance(value, timedelta) else value
+                   for name, value in spec.details.items()}
+        declared = spec.declared
+        values = offer_rules.clean_values(kind, {
+            "title": spec.title, "description": spec.description, "sector": spec.sector,
+            "delivery": spec.delivery or kind.default_delivery.value, "open_to_all_areas": spec.open_to_all_areas,
+            "sessions": spec.sessions, "per_session": spec.per_session, "capacity": spec.capacity,
+            "starts_on": starts_on, "ends_on": ends_on, "year_groups": list(spec.years),
+            "max_travel_miles": spec.travel, "accessibility_notes": spec.accessibility,
+            "supervised_throughout": "supervised_throughout" in declared,
+            "risk_assessment_done": "risk_assessment_done" in declared,
+            "liability_insurance": "liability_insurance" in declared,
+            "safeguarding_contact": provider.safeguarding_contact if "safeguarding_contact" in declared else None,
+            **details,
+        })
+        problems = offer_rules.offer_problems(kind, values, today=today,
+                                              publishing=spec.status != OfferStatus.DRAFT)
+        if problems:
+            raise ValueError(f"demo offer {spec.title!r} breaks the offer rules: {problems}")
+        years = values.pop("year_groups")
+        offer = Offer(provider=provider, area_id=provider.area_id, type=kind.code, status=spec.status, allocated=0,
+                      created_by_id=by.id if by else None, **values)
+        offer.year_groups = years
+        if spec.status != OfferStatus.DRAFT:
+            offer.published_at = utcnow()
+        self.add(offer)
+        return offer
 
-def seed_demo(only_if_empty: bool = False) -> bool:
-    """Add the demo areas, organisations and users that are missing; True if anything was added."""
+    def request(self, spec: RequestSpec, school: Organisation, by: User | None, today: date) -> SchoolRequest:
+        school_request = db.session.scalar(
+            select(SchoolRequest).where(SchoolRequest.school_id == school.id, SchoolRequest.title == spec.title)
+        )
+        if school_request is not None:
+            return school_request
+        starts_on, ends_on = demo_dates(today, spec.starts_in, spec.runs_for)
+        details = request_rules.RequestDetails(
+            title=spec.title, wanted_types=list(spec.wanted_types), sectors=list(spec.sectors),
+            year_groups=list(spec.years), pupils=spec.pupils, starts_on=starts_on, ends_on=ends_on,
+            deliveries=list(spec.deliveries), max_travel_miles=spec.travel, keep_together=spec.keep_together,
+            priority=spec.priority, notes=spec.notes,
+        )
+        problems = request_rules.problems(details, school=school, today=today)
+        if problems:
+            raise ValueError(f"demo request {spec.title!r} breaks the request rules: {problems}")
+        posted = utcnow() - timedelta(days=spec.days_ago)
+        school_request = SchoolRequest(
+            school=school, area_id=school.area_id, status=RequestStatus.OPEN, created_by_id=by.id if by else None,
+            title=spec.title, wanted_types=list(spec.wanted_types), sectors=sorted(spec.sectors),
+            deliveries=list(spec.deliveries), pupils=spec.pupils, starts_on=starts_on, ends_on=ends_on,
+            max_travel_miles=spec.travel if _WORKPLACE in spec.deliveries else None,
+            keep_together=spec.keep_together, priority=spec.priority, notes=spec.notes,
+            created_at=posted, updated_at=posted,
+        )
+        school_request.year_groups = spec.years
+        self.add(school_request)
+        return school_request
+
+    def match(self, spec: MatchSpec, offer: Offer, school_request: SchoolRequest, by: User | None,
+              today: date) -> Match | None:
+        """The proposed match, as proposals.request_offer or offer_to_meet would make it (without the mail). None
+        when the proposal rules say no: only possible when the demo was seeded on an earlier day and the offer
+        or the request was added afresh today."""
+        match = db.session.scalar(
+            select(Match).where(Match.offer_id == offer.id, Match.request_id == school_request.id)
+        )
+        if match is not None:
+            return match
+        if spec.origin == MatchOrigin.SCHOOL_ASKED:
+            school = school_request.school
+            asked = proposals.OfferRequest(pupils=spec.allocation, year_groups=school_request.year_groups,
+                                           starts_on=school_request.starts_on, ends_on=school_request.ends_on,
+                                           message=spec.message)
+            refused = proposals.why_not_requestable(offer, school, today=today) or proposals.request_problems(
+                offer, school, asked, today=today)
+            reasons, note = f"Requested directly by {school.name}", "requested by the school"
+        else:
+            meeting = proposals.MeetingOffer(offer=offer, allocation=spec.allocation, message=spec.message)
+            refused = proposals.meeting_problems(school_request, meeting, provider=offer.provider, today=today)
+            reasons = (f"Offered by {offer.provider.name} · {catalogue.offer_type(offer.type).label} as wanted · "
+                       "year groups and dates fit")
+            note = "offered by the provider"
+        if refused:
+            return None
+        proposed_at = utcnow() - timedelta(days=spec.days_ago)
+        match = Match(
+            offer=offer, request=school_request, area_id=school_request.area_id, allocation=spec.allocation,
+            status=MatchStatus.PROPOSED, origin=spec.origin, reasons=reasons, message=spec.message,
+            created_by_id=by.id if by else None, created_at=proposed_at, updated_at=proposed_at,
+        )
+        match.events.append(MatchEvent(actor_id=by.id if by else None, at=proposed_at, from_status=None,
+                                       to_status=MatchStatus.PROPOSED, note=note))
+        self.add(match)
+        return match
+
+
+def _member(organisation: Organisation, role: Role, users: dict[str, User]) -> User | None:
+    """The organisation's first active demo login of this role, if the demo has one."""
+    for user in users.values():
+        if user.organisation is organisation and user.role == role and user.status == UserStatus.ACTIVE:
+            return user
+    return None
+
+
+def _author(organisation: Organisation, role: Role, users: dict[str, User]) -> User | None:
+    return _member(organisation, role, users) or users.get(AREA_COORDINATORS[organisation.area.name])
+
+
+def seed_demo(only_if_empty: bool = False, today: date | None = None) -> bool:
+    """Add the demo areas, organisations, users, offers, requests and proposed matches that are missing; True if
+    anything was added. Dates of new offers and requests count from `today` (default: the real today)."""
     if only_if_empty and db.session.scalar(select(Area.id).limit(1)) is not None:
         return False
+    today = today or date.today()
     seeder = _Seeder()
     areas = {name: seeder.area(name) for name in AREA_CENTRES}
     organisations: dict[str, Organisation] = {}
@@ -302,7 +864,26 @@ def seed_demo(only_if_empty: bool = False) -> bool:
         organisations[school.name] = seeder.school(school, areas[school.area])
     for provider in PROVIDERS:
         organisations[provider.name] = seeder.provider(provider, areas[provider.area])
-    for user in USERS:
-        seeder.user(user, organisations, areas)
+    users = {user.email: seeder.user(user, organisations, areas) for user in USERS}
+    db.session.flush()  # ids and area ids for the natural keys below; still one commit
+
+    offers: dict[tuple[str, str], Offer] = {}
+    for spec in OFFERS:
+        provider = organisations[spec.provider]
+        offers[spec.provider, spec.title] = seeder.offer(spec, provider, _author(provider, Role.PROVIDER, users),
+                                                         today)
+    requests: dict[tuple[str, str], SchoolRequest] = {}
+    for spec in REQUESTS:
+        school = organisations[spec.school]
+        requests[spec.school, spec.title] = seeder.request(spec, school, _author(school, Role.CAREERS_LEAD, users),
+                                                           today)
+    db.session.flush()
+    for spec in MATCHES:
+        offer, school_request = offers[spec.provider, spec.offer_title], requests[spec.school, spec.request_title]
+        if spec.origin == MatchOrigin.SCHOOL_ASKED:
+            by = _member(school_request.school, Role.CAREERS_LEAD, users)
+        else:
+            by = _member(offer.provider, Role.PROVIDER, users)
+        seeder.match(spec, offer, school_request, by, today)
     db.session.commit()
     return seeder.created
