@@ -86,6 +86,10 @@ ROUTE_RULES: dict[str, Rule] = {
     "browse.open_requests": Rule(roles=frozenset({Role.PROVIDER})),
     "browse.offer_to_meet": Rule(roles=frozenset({Role.PROVIDER})),
     "matches.index": COORDINATORS,
+    "matches.approve": COORDINATORS,  # object rule: can_decide_match
+    "matches.approve_many": COORDINATORS,  # object rule: can_decide_match, per match
+    "matches.reject": COORDINATORS,  # object rule: can_decide_match
+    "matches.change_allocation": COORDINATORS,  # object rule: can_decide_match
     # Audit log and administration
     "audit.index": COORDINATORS,
     "admin.areas": ADMINS,
@@ -169,3 +173,10 @@ def can_manage_request(user, school_request) -> bool:
     if user.role in (Role.COORDINATOR, Role.ADMIN):
         return _in_areas(user, school_request.area_id)
     return user.role == Role.CAREERS_LEAD and user.organisation_id == school_request.school_id
+
+
+def can_decide_match(user, match) -> bool:
+    """Coordinators of the match's area (the school's) approve, reject and change it; admins everywhere."""
+    if user.role not in (Role.COORDINATOR, Role.ADMIN):
+        return False
+    return _in_areas(user, match.area_id)

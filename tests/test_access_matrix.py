@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pyotp
 import pytest
 
-from portal.models import Offer, Organisation, SchoolRequest, User, utcnow
+from portal.models import Match, Offer, Organisation, SchoolRequest, User, utcnow
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
@@ -31,6 +31,8 @@ class World:
     offer: Offer
     draft_offer: Offer
     other_offer: Offer
+    proposed_match: Match
+    other_match: Match
 
 
 @pytest.fixture
@@ -58,9 +60,15 @@ def world(app) -> World:
     offer = make_offer(provider_org, status="published")
     draft_offer = make_offer(provider_org, status="draft")
     other_offer = make_offer(other_provider, status="draft")
+    proposed_match = Match(offer_id=offer.id, request_id=school_request.id, area_id=burnley.id, allocation=5,
+                           origin="engine")
+    other_match = Match(offer_id=other_offer.id, request_id=other_request.id, area_id=preston.id, allocation=5,
+                        origin="engine")
+    db.session.add_all([proposed_match, other_match])
     db.session.commit()
     return World(users, provider_org, school, other_provider, pending_user, burnley.id,
-                 school_request, other_school, other_request, offer, draft_offer, other_offer)
+                 school_request, other_school, other_request, offer, draft_offer, other_offer,
+                 proposed_match, other_match)
 
 
 def everyone():
@@ -126,6 +134,12 @@ MATRIX = {
     "browse.open_requests": ("GET", lambda w: "/browse/requests", only("provider")),
     "browse.offer_to_meet": ("GET", lambda w: f"/browse/requests/{w.school_request.id}/offer", only("provider")),
     "matches.index": ("GET", lambda w: "/matches", STAFF),
+    # Deciding on a proposal: coordinators of the school's area, and admins.
+    "matches.approve": ("POST", lambda w: f"/matches/{w.proposed_match.id}/approve", only("coordinator", "admin")),
+    "matches.approve_many": ("POST", lambda w: "/matches/approve", STAFF),
+    "matches.reject": ("GET", lambda w: f"/matches/{w.proposed_match.id}/reject", only("coordinator", "admin")),
+    "matches.change_allocation": ("GET", lambda w: f"/matches/{w.proposed_match.id}/allocation",
+                                  only("coordinator", "admin")),
     # Requests: the school's careers leads and its area's coordinators; never providers.
     "school_requests.index": ("GET", lambda w: "/requests", only("careers_lead", "coordinator", "other_coordinator",
                                                                  "admin")),
@@ -159,6 +173,11 @@ OBJECT_CASES = [
     ("GET", lambda w: f"/browse/offers/{w.other_offer.id}/request", only()),  # another area's draft
     ("GET", lambda w: f"/browse/offers/{w.draft_offer.id}/request", only()),  # drafts cannot be asked for
     ("GET", lambda w: f"/browse/requests/{w.other_request.id}/offer", only()),  # another area's request
+    ("POST", lambda w: f"/matches/{w.other_match.id}/approve", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/matches/{w.other_match.id}/reject", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/matches/{w.other_match.id}/reject", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/matches/{w.other_match.id}/allocation", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/matches/{w.other_match.id}/allocation", only("other_coordinator", "admin")),
     ("GET", lambda w: f"/requests/{w.other_request.id}", only("other_coordinator", "admin")),
     ("GET", lambda w: f"/requests/{w.other_request.id}/edit", only("other_coordinator", "admin")),
     ("POST", lambda w: f"/requests/{w.other_request.id}/edit", only("other_coordinator", "admin")),

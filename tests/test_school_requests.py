@@ -828,3 +828,31 @@ def test_the_expire_command(runner, world):
     assert [r.status for r in requests_of(world["school"])] == ["open", "expired", "expired"]
     assert runner.invoke(args=["requests", "expire"]).output.strip() == "Expired 0 requests."
     assert "once a day" in runner.invoke(args=["requests", "expire", "--help"]).output
+
+
+@pytest.mark.parametrize("use_case", ["withdraw", "expire"])
+def test_a_match_approved_meanwhile_is_never_overwritten(app, use_case):
+    """A coordinator approves a proposal (another connection) after this session loaded it as proposed:
+    withdrawing or expiring the request must leave it approved, its places still held, not cancel it blindly."""
+    area = make_area()
+    school = make_school(area)
+    lead = make_user(Role.CAREERS_LEAD, organisation=school)
+    offer = make_offer(make_provider(area))
+    school_request = make_request(school, starts_in_days=-30, lasts_days=20) if use_case == "expire" \
+        else make_request(school)
+    match = Match(offer_id=offer.id, request_id=school_request.id, area_id=area.id, allocation=5,
+                  origin=MatchOrigin.SCHOOL_ASKED)
+    db.session.add(match)
+    db.session.commit()
+    assert [m.status for m in school_request.matches] == ["proposed"]  # loaded into this session
+
+    with db.engine.begin() as other:
+        other.execute(sa.text("UPDATE matches SET status = 'approved' WHERE id = :id"), {"id": match.id})
+
+    if use_case == "withdraw":
+        school_requests.withdraw_request(school_request, by=lead)
+    else:
+        assert school_requests.expire_requests() == 1
+    db.session.expire_all()
+    assert db.session.get(Match, match.id).status == "approved"
+    assert db.session.scalars(select(MatchEvent).where(MatchEvent.match_id == match.id)).all() == []

@@ -8,8 +8,7 @@ beside its fields, and the use case checks them again before anything is written
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import aliased, contains_eager
+from sqlalchemy import func, select
 
 from portal import policy, vocab
 from portal.errors import InvalidState, NotAllowed, ValidationFailed
@@ -287,62 +286,3 @@ def offer_to_meet(school_request: SchoolRequest, proposal: MeetingOffer, *, by: 
                         "offer_made", name=lead.name, **context)
     db.session.commit()
     return match
-
-
-# --- the coordinators' list --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ProposalRow:
-    match_id: int
-    offer_id: int
-    offer_title: str
-    provider_name: str
-    school_name: str
-    allocation: str
-    origin: str
-    created: str
-    created_iso: str
-    offer_linkable: bool
-
-
-def proposed_matches(user: User, *, newest_first: bool = True) -> Select:
-    """Proposed matches of the user's areas (every area for admins), with offer, provider, request and school
-    joined into the one query."""
-    school = aliased(Organisation)
-    provider = aliased(Organisation)
-    query = (
-        select(Match)
-        .join(Match.offer)
-        .join(provider, Offer.provider)
-        .join(Match.request)
-        .join(school, SchoolRequest.school)
-        .options(
-            contains_eager(Match.offer).contains_eager(Offer.provider.of_type(provider)),
-            contains_eager(Match.request).contains_eager(SchoolRequest.school.of_type(school)),
-        )
-        .where(Match.status == MatchStatus.PROPOSED)
-    )
-    areas = policy.visible_area_ids(user)
-    if areas is not None:
-        query = query.where(Match.area_id.in_(areas or {-1}))
-    order = (Match.created_at.desc(), Match.id.desc()) if newest_first else (Match.created_at, Match.id)
-    return query.order_by(*order)
-
-
-def proposal_rows(matches: list[Match], viewer: User) -> list[ProposalRow]:
-    """The list's rows; an offer of another area (open to all areas) is named but not linked for its coordinator."""
-    return [
-        ProposalRow(
-            match_id=match.id,
-            offer_id=match.offer_id,
-            offer_title=match.offer.title,
-            provider_name=match.offer.provider.name,
-            school_name=match.request.school.name,
-            allocation=browse.quantity(match.offer.type, match.allocation),
-            origin=origin_label(match.origin),
-            created=browse.day(match.created_at.date()),
-            created_iso=match.created_at.isoformat(),
-            offer_linkable=policy.can_see_offer(viewer, match.offer),
-        )
-        for match in matches
-    ]

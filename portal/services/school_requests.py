@@ -19,7 +19,6 @@ from portal.models import (
     LIVE,
     PRIORITY_LABELS,
     Match,
-    MatchEvent,
     MatchStatus,
     Offer,
     Organisation,
@@ -30,7 +29,8 @@ from portal.models import (
     User,
 )
 from portal.models.year_groups import describe, to_mask
-from portal.services import audit
+from portal.services import audit, match_transitions
+from portal.services.db_locks import write_transaction
 from portal.vocab import Role
 
 PER_PAGE = 25
@@ -409,12 +409,6 @@ def refresh_request_status(school_request: SchoolRequest) -> str:
     return school_request.status
 
 
-def _move(match: Match, to_status: str, *, actor: User | None, note: str) -> None:
-    db.session.add(MatchEvent(match_id=match.id, actor_id=getattr(actor, "id", None),
-                              from_status=match.status, to_status=to_status, note=note))
-    match.status = to_status
-
-
 # --- use cases -------------------------------------------------------------------------------------
 
 def create_request(school: Organisation, details: RequestDetails, *, by: User, ip: str | None = None,
@@ -479,21 +473,28 @@ def withdraw_request(school_request: SchoolRequest, *, by: User, ip: str | None 
         raise NotAllowed("You cannot withdraw this request.")
     if school_request.status not in WITHDRAWABLE:
         raise InvalidState(f"This request is already {request_status_label(school_request.status).lower()}.")
-    effects = withdrawal_effects(school_request)
-    for match in school_request.matches:
-        if match.status == MatchStatus.PROPOSED:
-            _move(match, MatchStatus.CANCELLED, actor=by, note="request withdrawn")
-    school_request.status = RequestStatus.WITHDRAWN
-    detail = f"{effects.proposals} proposals cancelled"
-    if effects.kept:
-        detail += f"; {effects.kept} approved matches left in place"
-    audit.record("request.withdraw", actor=by, ip=ip, target=school_request, area_id=school_request.area_id,
-                 detail=detail)
-    try:
-        db.session.commit()
-    except StaleDataError as error:
-        db.session.rollback()
-        raise StaleEdit("This request was changed by someone else at the same moment. Try again.") from error
+    request_id = school_request.id
+    with write_transaction():
+        # Locked, so an approval against this request waits for us (or we for it) and sees the outcome.
+        school_request = match_transitions.lock_request(request_id)
+        if school_request.status not in WITHDRAWABLE:
+            raise InvalidState(f"This request is already {request_status_label(school_request.status).lower()}.")
+        effects = withdrawal_effects(school_request)
+        for match in school_request.matches:
+            if match.status == MatchStatus.PROPOSED:
+                match_transitions.move_and_record(match, MatchStatus.PROPOSED, MatchStatus.CANCELLED, by=by,
+                                                  note="request withdrawn")
+        school_request.status = RequestStatus.WITHDRAWN
+        detail = f"{effects.proposals} proposals cancelled"
+        if effects.kept:
+            detail += f"; {effects.kept} approved matches left in place"
+        audit.record("request.withdraw", actor=by, ip=ip, target=school_request, area_id=school_request.area_id,
+                     detail=detail)
+        try:
+            db.session.commit()
+        except StaleDataError as error:
+            db.session.rollback()
+            raise StaleEdit("This request was changed by someone else at the same moment. Try again.") from error
     return effects
 
 
@@ -503,20 +504,23 @@ def expire_requests(today: date | None = None) -> int:
     Run daily (`flask requests expire`). One commit for the whole run; returns how many requests expired.
     """
     today = today or date.today()
-    due = list(db.session.scalars(
-        select(SchoolRequest)
-        .where(SchoolRequest.status.in_(EDITABLE), SchoolRequest.ends_on < today)
-        .options(selectinload(SchoolRequest.matches))
-        .order_by(SchoolRequest.id)
-    ))
-    for school_request in due:
-        expired = 0
-        for match in school_request.matches:
-            if match.status == MatchStatus.PROPOSED:
-                _move(match, MatchStatus.EXPIRED, actor=None, note="request expired: its dates have passed")
-                expired += 1
-        school_request.status = RequestStatus.EXPIRED
-        audit.record("request.expire", target=school_request, area_id=school_request.area_id,
-                     detail=f"last date {school_request.ends_on.isoformat()}; {expired} proposals expired")
-    db.session.commit()
+    with write_transaction():
+        due = list(db.session.scalars(
+            select(SchoolRequest)
+            .where(SchoolRequest.status.in_(EDITABLE), SchoolRequest.ends_on < today)
+            .options(selectinload(SchoolRequest.matches))
+            .order_by(SchoolRequest.id)
+            .with_for_update(of=SchoolRequest)
+        ))
+        for school_request in due:
+            expired = 0
+            for match in school_request.matches:
+                if match.status == MatchStatus.PROPOSED and match_transitions.move_and_record(
+                        match, MatchStatus.PROPOSED, MatchStatus.EXPIRED, by=None,
+                        note="request expired: its dates have passed"):
+                    expired += 1
+            school_request.status = RequestStatus.EXPIRED
+            audit.record("request.expire", target=school_request, area_id=school_request.area_id,
+                         detail=f"last date {school_request.ends_on.isoformat()}; {expired} proposals expired")
+        db.session.commit()
     return len(due)

@@ -1,0 +1,53 @@
+"""The coordinator's decision forms: reject with a reason, change the allocation, approve several at once."""
+from flask_wtf import FlaskForm
+from wtforms import Field, HiddenField, IntegerField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from portal.forms.fields import strip
+from portal.services.matches import REASON_MAX, REASON_MIN
+
+MAX_SELECTED = 200  # more than a page of the queue; a bigger POST is not a person pressing a button
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(
+        "Reason",
+        filters=[strip],
+        validators=[DataRequired("Give a reason: it is emailed to the provider and the school."),
+                    Length(REASON_MIN, REASON_MAX, f"Give a reason of {REASON_MIN} to {REASON_MAX} characters.")],
+        description="It is emailed to the provider's contacts and the school's careers leads, so write it for them.",
+        render_kw={"rows": 4, "maxlength": REASON_MAX},
+    )
+
+
+class AllocationForm(FlaskForm):
+    allocation = IntegerField(
+        "Allocation",
+        validators=[InputRequired("Enter a whole number, e.g. 20."),
+                    NumberRange(min=1, message="Enter a whole number of 1 or more.")],
+        render_kw={"inputmode": "numeric", "min": 1},
+    )
+    # The allocation the coordinator saw: someone else's change meanwhile is reported, not overwritten.
+    expected = HiddenField(validators=[Optional()])
+
+    def expected_allocation(self) -> int | None:
+        return int(self.expected.data) if (self.expected.data or "").isdigit() else None
+
+
+class IdListField(Field):
+    """Every value of a repeated form key as whole numbers (checkboxes the template renders in table rows)."""
+
+    def process_formdata(self, valuelist):
+        self.data = []
+        for value in valuelist[:MAX_SELECTED + 1]:
+            if not str(value).isdigit():
+                raise ValueError("Select proposed matches from the list.")
+            self.data.append(int(value))
+
+    def pre_validate(self, form):
+        if len(self.data or []) > MAX_SELECTED:
+            raise ValueError(f"Select at most {MAX_SELECTED} at once.")
+
+
+class ApproveManyForm(FlaskForm):
+    match_ids = IdListField("Proposed matches", validators=[DataRequired("Select at least one match to approve.")])

@@ -1,0 +1,347 @@
+"""Approvals at the same moment never over-allocate an offer: real concurrent processes and threads race for the
+last places on SQLite (a file database) and on PostgreSQL (a schema of its own), and two coordinators press
+Approve through the web for the last place. Also the SQLite write-transaction helper: it takes the write lock
+early only for write use cases, and a second writer waits for the first instead of failing."""
+import multiprocessing
+import queue as queue_module
+import threading
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event, func, select
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import AuditEvent, Match, MatchEvent, Offer, OutboxMessage, SchoolRequest, User
+from portal.vocab import Role
+from tests.conftest import PG_URL, pg_engine_options
+from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+
+PROCESSES = 2
+THREADS = 8  # per process
+CAPACITY = 3
+ROUNDS = 20
+WAIT = 60  # seconds: a stuck round fails instead of hanging the run
+
+
+# --- the child processes ---------------------------------------------------------------------------------------------
+
+def _approve_one(app, coordinator_id: int, match_id: int, round_no: int, barrier, results) -> None:
+    """One thread: load the match as a view would, wait for everyone, approve it, report what happened."""
+    from portal.services import matches
+
+    with app.app_context():
+        try:
+            match = db.session.get(Match, match_id)
+            coordinator = db.session.get(User, coordinator_id)
+            barrier.wait(timeout=WAIT)
+            matches.approve_match(match, by=coordinator)
+            outcome = "approved"
+        except matches.OfferFull:
+            outcome = "full"
+        except Exception as error:  # anything else is the failure this test exists to catch
+            outcome = f"error: {type(error).__name__}: {error}"
+        results.put((round_no, match_id, outcome))
+
+
+def _worker(overrides: dict, coordinator_id: int, tasks, barrier, results) -> None:
+    """A process with its own app on the shared database: for each round, THREADS threads approve a match each."""
+    app = create_app("testing", overrides)
+    while (job := tasks.get()) is not None:
+        round_no, match_ids = job
+        threads = [threading.Thread(target=_approve_one, args=(app, coordinator_id, match_id, round_no, barrier,
+                                                                results)) for match_id in match_ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    with app.app_context():
+        db.engine.dispose()
+
+
+# --- the race -------------------------------------------------------------------------------------------------------
+
+def _build_world(app) -> tuple[int, int, list[int]]:
+    """One offer with CAPACITY places; PROCESSES × THREADS proposed matches of 1 for as many requests."""
+    with app.app_context():
+        db.create_all()
+        area = make_area("Burnley")
+        provider = make_provider(area, name="Acme Engineering")
+        make_user(Role.PROVIDER, organisation=provider)
+        school = make_school(area, name="Burnley High")
+        make_user(Role.CAREERS_LEAD, organisation=school)
+        offer = make_offer(provider, title="Last places", sessions=1, per_session=CAPACITY)
+        coordinator = make_user(Role.COORDINATOR, areas=[area])
+        match_ids = []
+        for _ in range(PROCESSES * THREADS):
+            school_request = make_request(school, pupils=1)
+            match = Match(offer=offer, request=school_request, area_id=area.id, allocation=1, origin="engine")
+            db.session.add(match)
+            db.session.flush()
+            match_ids.append(match.id)
+        db.session.commit()
+        return offer.id, coordinator.id, match_ids
+
+
+def _reset(offer_id: int) -> int:
+    """Every match back to proposed, the offer empty, no history or mail: the next round starts clean. The audit log
+    is append-only: returns its last id so far."""
+    db.session.execute(sa.update(Match).values(status="proposed"))
+    db.session.execute(sa.update(SchoolRequest).values(status="open"))
+    db.session.execute(sa.update(Offer.__table__).where(Offer.__table__.c.id == offer_id).values(allocated=0))
+    for model in (MatchEvent, OutboxMessage):
+        db.session.execute(sa.delete(model))
+    db.session.commit()
+    return db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+
+
+def _count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _race(overrides: dict) -> None:
+    """ROUNDS rounds of PROCESSES × THREADS approvals released together for CAPACITY places."""
+    app = create_app("testing", overrides)
+    offer_id, coordinator_id, match_ids = _build_world(app)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES * THREADS)
+    results = context.Queue()
+    tasks = [context.Queue() for _ in range(PROCESSES)]
+    workers = [context.Process(target=_worker, args=(overrides, coordinator_id, tasks[n], barrier, results),
+                               daemon=True) for n in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    try:
+        with app.app_context():
+            for round_no in range(ROUNDS):
+                last_audit = _reset(offer_id)
+                # A different split of the matches between the processes each round.
+                order = match_ids[round_no:] + match_ids[:round_no]
+                for n, task in enumerate(tasks):
+                    task.put((round_no, order[n::PROCESSES]))
+                outcomes = {}
+                for _ in match_ids:
+                    got_round, match_id, outcome = results.get(timeout=WAIT)
+                    assert got_round == round_no
+                    outcomes[match_id] = outcome
+                errors = [outcome for outcome in outcomes.values() if outcome.startswith("error")]
+                assert errors == [], f"round {round_no}: {errors[:3]}"
+                approved = sorted(m for m, outcome in outcomes.items() if outcome == "approved")
+                assert len(approved) == CAPACITY, f"round {round_no}: {outcomes}"
+                assert list(outcomes.values()).count("full") == len(match_ids) - CAPACITY
+
+                db.session.expire_all()
+                assert db.session.get(Offer, offer_id).allocated == CAPACITY
+                assert sorted(db.session.scalars(select(Match.id).where(Match.status == "approved"))) == approved
+                assert _count(MatchEvent) == CAPACITY
+                assert _count(AuditEvent, AuditEvent.action == "match.approve", AuditEvent.id > last_audit) == CAPACITY
+                db.session.commit()
+    finally:
+        for task in tasks:
+            task.put(None)
+        for worker in workers:
+            worker.join(timeout=WAIT)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+        for channel in (*tasks, results):
+            channel.close()
+            channel.join_thread()
+        with app.app_context():
+            db.engine.dispose()
+    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+
+
+@pytest.mark.slow
+def test_processes_racing_on_sqlite_never_overbook(tmp_path):
+    _race({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.db'}"})
+
+
+@pytest.fixture
+def fresh_pg_schema():
+    """A PostgreSQL schema of this test's own, dropped afterwards."""
+    if PG_URL is None:
+        pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL)")
+    schema = f"enc_race_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield {"SQLALCHEMY_DATABASE_URI": PG_URL, "SQLALCHEMY_ENGINE_OPTIONS": pg_engine_options(schema)}
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_processes_racing_on_postgresql_never_overbook(fresh_pg_schema):
+    _race(fresh_pg_schema)
+
+
+# --- two coordinators press Approve for the last place --------------------------------------------------------------
+
+def _signed_in_client(app, user):
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+    return client
+
+
+def test_two_coordinators_pressing_approve_for_the_last_place(app):
+    """One is told it is approved, the other that the offer is full; never an error page."""
+    area = make_area("Burnley")
+    offer = make_offer(make_provider(area), title="Last place talk", sessions=1, per_session=CAPACITY)
+    school = make_school(area, name="Burnley High")
+    coordinators = [make_user(Role.COORDINATOR, areas=[area]) for _ in range(2)]
+    held = Match(offer=offer, request=make_request(school, pupils=CAPACITY - 1), area_id=area.id,
+                 allocation=CAPACITY - 1, origin="engine", status="approved")
+    offer.allocated = CAPACITY - 1
+    db.session.add(held)
+    contenders = []
+    for _ in range(2):
+        school_request = make_request(school, pupils=1)
+        contenders.append(Match(offer=offer, request=school_request, area_id=area.id, allocation=1, origin="engine"))
+        db.session.add(contenders[-1])
+    db.session.commit()
+    clients = [_signed_in_client(app, user) for user in coordinators]
+    for attempt in range(3):
+        if attempt:
+            db.session.execute(sa.update(Match).where(Match.id.in_([m.id for m in contenders]))
+                               .values(status="proposed"))
+            db.session.execute(sa.update(SchoolRequest).where(SchoolRequest.id.in_([m.request_id for m in contenders]))
+                               .values(status="open"))
+            db.session.execute(sa.update(Offer.__table__).values(allocated=CAPACITY - 1))
+            db.session.commit()
+        barrier = threading.Barrier(2)
+        answers: queue_module.Queue = queue_module.Queue()
+
+        def press(client, match_id, barrier=barrier, answers=answers):
+            barrier.wait(timeout=WAIT)
+            response = client.post(f"/matches/{match_id}/approve")
+            page = client.get(response.headers.get("Location", "/matches"))
+            answers.put((response.status_code, page.status_code, page.get_data(as_text=True)))
+
+        threads = [threading.Thread(target=press, args=(client, match.id))
+                   for client, match in zip(clients, contenders, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=WAIT)
+        got = [answers.get_nowait() for _ in threads]
+        assert [(status, page_status) for status, page_status, _ in got] == [(302, 200), (302, 200)]
+        pages = [html for _, _, html in got]
+        assert sum("is approved. We have emailed" in html for html in pages) == 1
+        assert sum("This offer is full: no pupils left." in html for html in pages) == 1
+        db.session.expire_all()
+        assert db.session.get(Offer, offer.id).allocated == CAPACITY
+        assert _count(Match, Match.status == "approved") == 2
+
+
+def test_two_approvals_for_one_request_at_once_count_its_places_one_after_the_other(app):
+    """Two offers for one request approved at the same moment: each sees the other's places (the request's row is
+    read under the lock), so the request ends matched and nobody meets a stale-data error."""
+    from portal.services import matches
+
+    area = make_area("Burnley")
+    provider = make_provider(area)
+    offers = [make_offer(provider, sessions=1, per_session=10) for _ in range(2)]
+    school_request = make_request(make_school(area), pupils=4)
+    coordinator = make_user(Role.COORDINATOR, areas=[area])
+    pair = [Match(offer=offer, request=school_request, area_id=area.id, allocation=2, origin="engine")
+            for offer in offers]
+    db.session.add_all(pair)
+    db.session.commit()
+    ids, coordinator_id, request_id = [m.id for m in pair], coordinator.id, school_request.id
+    for attempt in range(5):
+        if attempt:
+            db.session.execute(sa.update(Match).values(status="proposed"))
+            db.session.execute(sa.update(Offer.__table__).values(allocated=0))
+            db.session.execute(sa.update(SchoolRequest.__table__).values(status="open"))
+            db.session.commit()
+        barrier, outcomes = threading.Barrier(2), queue_module.Queue()
+
+        def approve(match_id, barrier=barrier, outcomes=outcomes):
+            with app.app_context():
+                match, user = db.session.get(Match, match_id), db.session.get(User, coordinator_id)
+                barrier.wait(timeout=WAIT)
+                try:
+                    matches.approve_match(match, by=user)
+                    outcomes.put("approved")
+                except Exception as error:
+                    outcomes.put(f"{type(error).__name__}: {error}")
+
+        threads = [threading.Thread(target=approve, args=(match_id,)) for match_id in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=WAIT)
+        assert [outcomes.get_nowait() for _ in threads] == ["approved", "approved"]
+        db.session.expire_all()
+        assert db.session.get(SchoolRequest, request_id).status == "matched"
+
+
+# --- the write-transaction helper (SQLite) ----------------------------------------------------------------------------
+
+@pytest.mark.sqlite_only
+def test_only_write_use_cases_take_the_write_lock_early(app):
+    from portal.services.db_locks import write_transaction
+
+    seen: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda conn, cursor, statement, *args: seen.append(statement))
+    db.session.scalar(select(func.count()).select_from(Match))
+    db.session.commit()
+    assert not any(statement.startswith("BEGIN") for statement in seen)
+    seen.clear()
+    with write_transaction():
+        db.session.scalar(select(func.count()).select_from(Match))
+        db.session.commit()
+    assert seen[0] == "BEGIN IMMEDIATE"
+
+
+@pytest.mark.sqlite_only
+def test_a_second_writer_waits_for_the_first_instead_of_failing(app):
+    """busy_timeout makes BEGIN IMMEDIATE wait; the second writer then reads what the first committed."""
+    from portal.services.db_locks import write_transaction
+
+    area = make_area("Burnley")
+    db.session.commit()
+    holding, finished = threading.Event(), {}
+
+    def first():
+        with app.app_context(), write_transaction():
+            db.session.execute(sa.update(type(area)).values(name="First"))
+            holding.set()
+            time.sleep(0.4)
+            db.session.commit()
+
+    def second():
+        holding.wait(timeout=WAIT)
+        with app.app_context():
+            db.session.get(type(area), area.id)  # a read first, as a view does
+            started = time.monotonic()
+            with write_transaction():
+                name = db.session.scalar(select(type(area).name))
+                db.session.execute(sa.update(type(area)).values(name=f"{name}, then second"))
+                db.session.commit()
+            finished["waited"] = time.monotonic() - started
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=WAIT)
+    assert finished["waited"] >= 0.2
+    db.session.expire_all()
+    assert db.session.get(type(area), area.id).name == "First, then second"
+
+
+def test_write_transaction_refuses_unsaved_changes(app):
+    from portal.services.db_locks import write_transaction
+
+    make_area("Unsaved")
+    with pytest.raises(RuntimeError, match="unsaved changes"), write_transaction():
+        pass
+    db.session.rollback()
