@@ -1,6 +1,9 @@
-"""`python -m bench`: run the benchmarks (today: the browse page)."""
+"""`python -m bench`: run the benchmarks (the browse page, then the matching engine);
+`python -m bench matching [region|england]` runs only the matching engine's."""
 import sys
 
-from bench.browse import main
+from bench import browse, matching
 
-sys.exit(main())
+if sys.argv[1:2] == ["matching"]:
+    sys.exit(matching.main(sys.argv[2:]))
+sys.exit(max(browse.main(), matching.main([])))

@@ -1,0 +1,194 @@
+"""Reasons in plain words: why the engine proposed a pairing, and why a request was not (fully) placed.
+
+The engine works out the facts (miles, shares, counts) and hands them over as small dataclasses; this module
+only turns facts into words, so the wording can change without touching the solver.
+"""
+import functools
+from dataclasses import dataclass
+from datetime import date
+
+from portal.matching.model import NEED_NO_CONTACTS
+
+SEPARATOR = " · "
+
+DELIVERY_WORDS = {"in_school": "in school", "workplace": "at the workplace", "virtual": "virtually"}
+
+SECTOR_ASKED, SECTOR_ANY, SECTOR_OTHER = "asked", "any", "other"
+
+
+@functools.lru_cache(maxsize=4096)
+def years_text(mask: int) -> str:
+    """'Years 9–10', 'Year 7', 'Reception, Years 1–2', 'Years 7, 9 and 11' (as portal.models.year_groups)."""
+    years = [year for year in range(15) if mask & (1 << year)]
+    if not years:
+        return "no year groups"
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    parts = []
+    for run in runs:
+        if run[0] == 0:
+            parts.append("Reception")
+            run = run[1:]
+            if not run:
+                continue
+        parts.append(f"Year {run[0]}" if len(run) == 1 else f"Years {run[0]}–{run[-1]}")
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def dates_text(starts_on: date, ends_on: date) -> str:
+    """'3 Mar – 28 Mar 2025', or with both years when they differ."""
+    if starts_on.year == ends_on.year:
+        return f"{starts_on.day} {starts_on:%b} – {ends_on.day} {ends_on:%b} {ends_on.year}"
+    return f"{starts_on.day} {starts_on:%b} {starts_on.year} – {ends_on.day} {ends_on:%b} {ends_on.year}"
+
+
+def words_or(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _miles(miles: float) -> str:
+    return f"{miles:g} mile" if miles == 1 else f"{miles:g} miles"
+
+
+def _percent(share: float) -> str:
+    return f"{round(share * 100)}%"
+
+
+# --- proposals -------------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class PairFacts:
+    sector_label: str
+    sector_fit: str  # SECTOR_ASKED, SECTOR_ANY or SECTOR_OTHER
+    delivery: str
+    miles: float | None  # None: virtual, or no location to measure
+    years_eligible: int  # mask: the request's year groups the offer serves
+    request_years: int  # mask
+    below_share: float | None  # None: the school gave no figures for those years
+    at_risk_share: float | None
+    need_basis: str
+    waited_days: int
+    repeat_matches: int
+    allocation: int
+    needed: int
+
+
+def proposal_reasons(f: PairFacts) -> tuple[str, ...]:
+    reasons = []
+    if f.sector_fit == SECTOR_ASKED:
+        reasons.append(f"{f.sector_label}, a sector the school asked for")
+    elif f.sector_fit == SECTOR_ANY:
+        reasons.append(f"{f.sector_label} (the school asked for any sector)")
+    else:
+        reasons.append(f"{f.sector_label}, not one of the sectors the school asked for")
+    if f.delivery == "virtual":
+        reasons.append("virtual")
+    elif f.miles is None:
+        reasons.append(f"{DELIVERY_WORDS[f.delivery]}, distance not known")
+    else:
+        reasons.append(f"{f.miles:.1f} miles" + ("" if f.delivery == "in_school" else ", at the workplace"))
+    reasons.append(f"{years_text(f.years_eligible)} eligible")
+    whose = f"the school's {years_text(f.request_years)}"
+    if f.below_share is None:
+        reasons.append(f"no year-group figures from the school for {years_text(f.request_years)}")
+    else:
+        have = "have no recorded contact yet" if f.need_basis == NEED_NO_CONTACTS else "have fewer than four contacts"
+        reasons.append(f"{_percent(f.below_share)} of {whose} {have}")
+        if f.at_risk_share:
+            reasons.append(f"{_percent(f.at_risk_share)} at risk of NEET")
+    if f.waited_days <= 0:
+        reasons.append("asked today")
+    else:
+        reasons.append(f"waiting {f.waited_days} day" + ("" if f.waited_days == 1 else "s"))
+    if f.repeat_matches:
+        plural = "match" if f.repeat_matches == 1 else "matches"
+        reasons.append(f"already {f.repeat_matches} live or recent {plural} with this provider")
+    if f.allocation < f.needed:
+        reasons.append(f"{f.allocation} of the {f.needed} asked for")
+    return tuple(reasons)
+
+
+# --- requests not (fully) placed -------------------------------------------------------------------------------
+
+# What happened to a request whose suitable offers had room before the run but could not give it (more).
+AFTER_TAKEN = "taken"  # every suitable offer was filled by other requests
+AFTER_SCHOOL_SHARE = "school_share"  # the rest is the school's per-offer share, used by its other requests
+AFTER_BUSY = "busy"  # room left only with providers past their load limit (or worth less than the penalty)
+AFTER_NOT_WHOLE = "not_whole"  # keep-together: no single offer had room for the whole group
+
+
+@dataclass(slots=True)
+class Funnel:
+    """How many offers survive each hard rule in turn, for one request."""
+
+    type_labels: tuple[str, ...]
+    deliveries: tuple[str, ...]
+    request_years: int
+    starts_on: date
+    ends_on: date
+    today: date
+    max_travel_miles: float | None
+    school_located: bool
+    of_type: int
+    delivered: int
+    in_reach: int
+    in_years: int
+    in_dates: int
+    with_room: int
+    with_school_room: int
+    worth_it: int
+    needed: int
+    placed: int
+    after: str | None  # AFTER_* when suitable offers existed
+
+
+def unmatched_reasons(f: Funnel) -> tuple[str, ...]:
+    reasons = []
+    if f.placed:
+        reasons.append(f"{f.placed} of {f.needed} placed")
+    types = words_or(list(f.type_labels)) or "the wanted"
+    if f.of_type == 0:
+        reasons.append(f"no offer of that type ({types}) in the area or open to all areas")
+    elif f.delivered == 0:
+        ways = words_or([DELIVERY_WORDS.get(d, d) for d in f.deliveries]) or "in any accepted way"
+        reasons.append(f"no {types} offer delivered {ways}")
+    elif f.in_reach == 0:
+        if not f.school_located:
+            reasons.append("none within reach: the school has no location, so distances cannot be measured")
+        elif f.max_travel_miles is not None:
+            reasons.append(f"none within its distance: pupils travel up to {_miles(f.max_travel_miles)}, "
+                           "and providers set how far they go")
+        else:
+            reasons.append("none within the providers' travelling distances")
+    elif f.in_years == 0:
+        reasons.append(f"year groups not served: no {types} offer within reach is for {years_text(f.request_years)}")
+    elif f.in_dates == 0:
+        if f.ends_on < f.today:
+            reasons.append(f"its dates have passed ({dates_text(f.starts_on, f.ends_on)})")
+        else:
+            reasons.append(f"none in those dates ({dates_text(f.starts_on, f.ends_on)})")
+    elif f.with_room == 0:
+        reasons.append("every suitable offer is already full")
+    elif f.with_school_room == 0:
+        reasons.append("the school already holds the most each suitable offer gives one school")
+    elif f.worth_it == 0:
+        reasons.append("no suitable offer scored above zero: the school has had the same providers recently")
+    elif f.after == AFTER_NOT_WHOLE:
+        reasons.append(f"could not be kept together: no single suitable offer had room for the whole group "
+                       f"of {f.needed}")
+    elif f.after == AFTER_TAKEN:
+        reasons.append("capacity taken by other schools" if not f.placed
+                       else "capacity taken: every suitable offer is now full")
+    elif f.after == AFTER_SCHOOL_SHARE:
+        reasons.append("the school already has the most one school may have of each suitable offer with room")
+    else:
+        reasons.append("the providers with room left already have as many pupils as the load limit allows")
+    return tuple(reasons)
