@@ -104,3 +104,68 @@ def init_app(app: Flask) -> None:
 
         sent = digest_service.send_weekly_digests(today=today.date() if today else None)
         click.echo(f"Sent {sent} digest{'' if sent == 1 else 's'}.")
+
+    match_group = click.Group("match", help="The matching engine: run it on an area, export its input, re-solve.")
+    app.cli.add_command(match_group)
+
+    @match_group.command("run")
+    @click.option("--area", "area_name", required=True, help="Area name.")
+    @click.option("--dry-run", is_flag=True, help="Solve and report, but store nothing.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the engine's result as JSON.")
+    def match_run_command(area_name: str, dry_run: bool, as_json: bool) -> None:
+        """Propose matches for an area, replacing its earlier unapproved proposals."""
+        from portal.services import matching
+
+        try:
+            area = matching.area_named(area_name)
+        except PortalError as error:
+            _fail(error)
+        result, stored = matching.run_matching(area, dry_run=dry_run)
+        if as_json:
+            click.echo(result.to_json(indent=2))
+            return
+        totals = result.totals
+        click.echo(f"{area.name}: {len(result.proposals)} proposals, {totals.units_placed} of {totals.units_needed} "
+                   f"pupils (places, classes) placed, total value {totals.total_value:g}.")
+        click.echo("Dry run: nothing stored." if dry_run else f"Stored {stored} proposals.")
+        if result.unmatched:
+            click.echo(f"{len(result.unmatched)} requests not placed in full:")
+            for unmatched in result.unmatched:
+                click.echo(f"  request {unmatched.request_id}: {unmatched.reasons_text}")
+
+    @match_group.command("export")
+    @click.option("--area", "area_name", required=True, help="Area name.")
+    def match_export_command(area_name: str) -> None:
+        """Print the engine's exact input for an area as JSON (docs/matching.md, "The instance format")."""
+        from portal.services import matching
+
+        try:
+            area = matching.area_named(area_name)
+        except PortalError as error:
+            _fail(error)
+        click.echo(matching.build_instance(area).to_json(indent=2))
+
+    @match_group.command("solve")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--json", "as_json", is_flag=True, help="Print the engine's result as JSON.")
+    def match_solve_command(path: str, as_json: bool) -> None:
+        """Solve an exported instance file again, offline (nothing is read from or stored in the database)."""
+        from pathlib import Path
+
+        from portal.matching import Instance, InstanceError, solve
+
+        try:
+            result = solve(Instance.from_json(Path(path).read_text(encoding="utf-8")))
+        except InstanceError as error:
+            raise click.ClickException(str(error)) from error
+        if as_json:
+            click.echo(result.to_json(indent=2))
+            return
+        totals = result.totals
+        click.echo(f"{len(result.proposals)} proposals, {totals.units_placed} of {totals.units_needed} units placed, "
+                   f"total value {totals.total_value:g}.")
+        for proposal in result.proposals:
+            click.echo(f"  request {proposal.request_id} ← offer {proposal.offer_id}: {proposal.allocation}, "
+                       f"value {proposal.value:g}: {proposal.reasons_text}")
+        for unmatched in result.unmatched:
+            click.echo(f"  request {unmatched.request_id} not placed in full: {unmatched.reasons_text}")

@@ -1,0 +1,238 @@
+"""Running the matching engine on an area: load the database into the engine's Instance, solve, store proposals.
+
+The engine (portal.matching) is pure; this service is the only place that reads its input from the database and
+writes its output back. `build_instance` is the engine's exact input, so `flask match export` can write it to a
+file and `flask match solve` can re-run it offline (docs/matching.md, "The instance format").
+
+A run replaces the area's earlier unapproved engine proposals: in one write transaction they move to cancelled
+(with their history row) and the new proposals are stored, each with its first history row.
+"""
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import func, select
+
+from portal.catalogue import OFFER_TYPES, Unit
+from portal.errors import NotFound
+from portal.extensions import db
+from portal.matching import (
+    Held,
+    History,
+    Instance,
+    OfferInput,
+    RequestInput,
+    Result,
+    SchoolInput,
+    YearFigures,
+    solve,
+)
+from portal.matching.model import NEED_NO_CONTACTS
+from portal.models import (
+    HOLDS_CAPACITY,
+    LIVE,
+    Area,
+    Match,
+    MatchEvent,
+    MatchOrigin,
+    MatchStatus,
+    Offer,
+    OfferStatus,
+    Organisation,
+    RequestStatus,
+    SchoolRequest,
+    SchoolYearSize,
+    User,
+)
+from portal.services import audit, match_transitions
+from portal.services.db_locks import write_transaction
+from portal.vocab import SECTORS
+
+LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
+# Earlier matches that count for variety: those holding capacity, and proposals still waiting.
+HISTORY_STATUSES = tuple(HOLDS_CAPACITY | {MatchStatus.PROPOSED})
+REPLACED_NOTE = "replaced by a new matching run"
+PROPOSED_NOTE = "proposed by matching"
+
+
+def area_named(name: str) -> Area:
+    """The area with this name (exactly, ignoring surrounding spaces)."""
+    area = db.session.scalar(select(Area).where(Area.name == name.strip()))
+    if area is None:
+        raise NotFound(f"There is no area called {name.strip()!r}.")
+    return area
+
+
+def _replaceable(area: Area):
+    """The area's engine proposals still waiting for a decision: a new run replaces them."""
+    return (Match.area_id == area.id) & (Match.origin == MatchOrigin.ENGINE) & (Match.status == MatchStatus.PROPOSED)
+
+
+def build_instance(area: Area, *, today: date | None = None) -> Instance:
+    """The engine's input for one area, read with a handful of set-based queries (none per row)."""
+    today = today or date.today()
+
+    offer_rows = db.session.execute(
+        select(Offer.id, Offer.provider_id, Offer.area_id, Offer.type, Offer.sector, Offer.delivery, Offer.capacity,
+               Offer.allocated, Offer.per_session, Offer.starts_on, Offer.ends_on, Offer.year_mask,
+               Offer.max_travel_miles, Offer.open_to_all_areas, Organisation.latitude, Organisation.longitude)
+        .join(Organisation, Organisation.id == Offer.provider_id)
+        .where(Offer.status == OfferStatus.PUBLISHED, Offer.capacity - Offer.allocated > 0, Offer.ends_on >= today,
+               (Offer.area_id == area.id) | Offer.open_to_all_areas.is_(True))
+        .order_by(Offer.id)
+    ).all()
+    offers = tuple(
+        OfferInput(
+            id=r.id, provider_id=r.provider_id, area_id=r.area_id, type=r.type, sector=r.sector, delivery=r.delivery,
+            capacity=r.capacity, allocated=r.allocated, unit=_unit(r.type).value, per_session=r.per_session,
+            starts_on=r.starts_on, ends_on=r.ends_on, year_mask=r.year_mask, latitude=r.latitude,
+            longitude=r.longitude, max_travel_miles=r.max_travel_miles, open_to_all_areas=bool(r.open_to_all_areas),
+        )
+        for r in offer_rows
+    )
+
+    live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
+    request_rows = db.session.execute(
+        select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, SchoolRequest.wanted_types,
+               SchoolRequest.sectors, SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
+               SchoolRequest.ends_on, SchoolRequest.deliveries, SchoolRequest.created_at,
+               SchoolRequest.max_travel_miles, SchoolRequest.keep_together)
+        .join(Organisation, Organisation.id == SchoolRequest.school_id)
+        .where(*live, Organisation.area_id == area.id)
+        .order_by(SchoolRequest.id)
+    ).all()
+
+    # What matches holding capacity already give, per request and per (school, offer): one grouped query.
+    held_by_request: dict[int, int] = defaultdict(int)
+    held_by_pair: dict[tuple[int, int], int] = defaultdict(int)
+    for request_id, school_id, offer_id, units in db.session.execute(
+        select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
+        .join(SchoolRequest, SchoolRequest.id == Match.request_id)
+        .where(SchoolRequest.area_id == area.id, Match.status.in_(HOLDS_CAPACITY))
+        .group_by(Match.request_id, SchoolRequest.school_id, Match.offer_id)
+    ):
+        held_by_request[request_id] += int(units)
+        held_by_pair[(school_id, offer_id)] += int(units)
+
+    requests = tuple(
+        RequestInput(
+            id=r.id, school_id=r.school_id, area_id=r.area_id, wanted_types=tuple(r.wanted_types or ()),
+            sectors=tuple(r.sectors or ()), year_mask=r.year_mask, pupils=r.pupils, starts_on=r.starts_on,
+            ends_on=r.ends_on, deliveries=tuple(r.deliveries or ()), created_on=r.created_at.date(),
+            held=held_by_request.get(r.id, 0), max_travel_miles=r.max_travel_miles,
+            keep_together=bool(r.keep_together),
+        )
+        for r in request_rows
+    )
+
+    school_ids = {r.school_id for r in requests}
+    schools = _schools(select(SchoolRequest.school_id).where(*live), school_ids)
+    offer_ids = {o.id for o in offers}
+    provider_ids = {o.provider_id for o in offers}
+    held = tuple(Held(school_id, offer_id, units) for (school_id, offer_id), units in sorted(held_by_pair.items())
+                 if school_id in school_ids and offer_id in offer_ids and units > 0)
+
+    history_rows = db.session.execute(
+        select(SchoolRequest.school_id, Offer.provider_id, func.count(Match.id))
+        .join(SchoolRequest, SchoolRequest.id == Match.request_id)
+        .join(Offer, Offer.id == Match.offer_id)
+        .where(SchoolRequest.area_id == area.id, Match.status.in_(HISTORY_STATUSES),
+               # the proposals this run replaces are not history: running twice gives the same answer
+               ~_replaceable(area))
+        .group_by(SchoolRequest.school_id, Offer.provider_id)
+    ).all()
+    history = tuple(History(s, p, int(n)) for s, p, n in sorted(history_rows)
+                    if s in school_ids and p in provider_ids and n > 0)
+
+    return Instance(
+        today=today, offers=offers, requests=requests, schools=schools, history=history, held=held,
+        need_basis=NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
+        type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
+        label=f"{area.name} on {today.isoformat()}",
+    )
+
+
+def _unit(offer_type: str) -> Unit:
+    kind = OFFER_TYPES.get(offer_type)
+    return kind.unit if kind else Unit.PUPILS
+
+
+def _schools(with_requests, school_ids: set[int]) -> tuple[SchoolInput, ...]:
+    """The schools with live requests: their location and, per year group, their pupils."""
+    if not school_ids:
+        return ()
+    years: dict[int, list[YearFigures]] = defaultdict(list)
+    for school_id, year, pupils in db.session.execute(
+        select(SchoolYearSize.school_id, SchoolYearSize.year_group, SchoolYearSize.pupils)
+        .where(SchoolYearSize.school_id.in_(with_requests))
+        .order_by(SchoolYearSize.school_id, SchoolYearSize.year_group)
+    ):
+        # Until counting (4/6) exists, every pupil counts as "without contacts" (need_basis no_contacts).
+        years[school_id].append(YearFigures(year=year, pupils=pupils, below_target=pupils, at_risk=0))
+    rows = db.session.execute(
+        select(Organisation.id, Organisation.latitude, Organisation.longitude)
+        .where(Organisation.id.in_(with_requests)).order_by(Organisation.id)
+    ).all()
+    return tuple(SchoolInput(id=r.id, latitude=r.latitude, longitude=r.longitude, years=tuple(years[r.id]))
+                 for r in rows if r.id in school_ids)
+
+
+def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
+                 today: date | None = None) -> tuple[Result, int]:
+    """Solve the area and (unless `dry_run`) store the proposals, replacing its earlier unapproved ones.
+
+    Reading, solving and storing happen in one write transaction with one commit at the end (on SQLite the write
+    lock is held throughout). Replacing is a conditional move, so a proposal a coordinator approves meanwhile
+    stays approved; proposals hold no capacity, so approving them later re-checks the places as usual. Returns
+    the engine's result and how many proposals were stored (a proposal for an offer and request that already
+    have another live match is not stored twice).
+    """
+    today = today or date.today()
+    if dry_run:
+        return solve(build_instance(area, today=today)), 0
+    with write_transaction():
+        result = solve(build_instance(area, today=today))
+        replaced = 0
+        for match in list(db.session.scalars(select(Match).where(_replaceable(area)).order_by(Match.id))):
+            if match_transitions.move_and_record(match, MatchStatus.PROPOSED, MatchStatus.CANCELLED, by=by,
+                                                 note=REPLACED_NOTE):
+                replaced += 1
+
+        request_ids = {p.request_id for p in result.proposals}
+        taken: set[tuple[int, int]] = set()
+        area_of: dict[int, int] = {}
+        if request_ids:
+            taken = {(o, r) for o, r in db.session.execute(
+                select(Match.offer_id, Match.request_id)
+                .where(Match.request_id.in_(request_ids), Match.status.in_(LIVE))  # replaced ones are cancelled now
+            )}
+            area_of = dict(db.session.execute(
+                select(SchoolRequest.id, Organisation.area_id)
+                .join(Organisation, Organisation.id == SchoolRequest.school_id)
+                .where(SchoolRequest.id.in_(request_ids))
+            ).all())
+
+        stored = skipped = 0
+        for proposal in result.proposals:
+            if (proposal.offer_id, proposal.request_id) in taken:
+                skipped += 1
+                continue
+            match = Match(
+                offer_id=proposal.offer_id, request_id=proposal.request_id, area_id=area_of[proposal.request_id],
+                allocation=proposal.allocation, status=MatchStatus.PROPOSED, origin=MatchOrigin.ENGINE,
+                score=proposal.value, reasons=" · ".join(proposal.reasons), created_by_id=getattr(by, "id", None),
+            )
+            match.events.append(MatchEvent(actor_id=getattr(by, "id", None), from_status=None,
+                                           to_status=MatchStatus.PROPOSED, note=PROPOSED_NOTE))
+            db.session.add(match)
+            stored += 1
+
+        totals = result.totals
+        audit.record(
+            "matching.run", actor=by, area_id=area.id,
+            detail=(f"{stored} proposals stored ({skipped} already matched otherwise), {replaced} earlier proposals "
+                    f"replaced, {len(result.unmatched)} requests not placed in full; {totals.units_placed} of "
+                    f"{totals.units_needed} units placed, total value {totals.total_value:g}"),
+        )
+        db.session.commit()
+    return result, stored
+

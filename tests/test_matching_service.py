@@ -1,0 +1,305 @@
+"""The matching service: the engine's input read from the database, runs stored as proposals, and `flask match`."""
+import json
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.matching import Held, History, YearFigures
+from portal.matching.model import NEED_NO_CONTACTS
+from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, RequestStatus
+from portal.services import matching
+from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+
+TODAY = date.today()
+
+
+def _world():
+    burnley, preston = make_area("Burnley"), make_area("Preston")
+    return burnley, preston, make_school(burnley), make_provider(burnley)
+
+
+def _held_match(offer, school_request, allocation, *, status=MatchStatus.APPROVED, origin=MatchOrigin.SCHOOL_ASKED):
+    match = Match(offer_id=offer.id, request_id=school_request.id, area_id=school_request.area_id,
+                  allocation=allocation, status=status, origin=origin)
+    db.session.add(match)
+    if status in (MatchStatus.APPROVED, MatchStatus.CONFIRMED, MatchStatus.SCHEDULED):
+        offer.allocated += allocation
+    db.session.flush()
+    return match
+
+
+def _engine_matches():
+    return list(db.session.scalars(select(Match).where(Match.origin == MatchOrigin.ENGINE).order_by(Match.id)))
+
+
+# --- build_instance -------------------------------------------------------------------------------------------
+
+def test_build_instance_takes_published_offers_with_places_left_in_the_area_or_open_to_all(app):
+    burnley, preston, school, provider = _world()
+    make_request(school)
+    published = make_offer(provider, type="work_experience", sessions=1, per_session=1, capacity=4,
+                           placement_days=5)
+    make_offer(provider, status="draft")
+    make_offer(provider, status="paused")
+    full = make_offer(provider)
+    full.allocated = full.capacity
+    make_offer(provider, starts_on=TODAY - timedelta(days=30), ends_on=TODAY - timedelta(days=1))
+    last_day = make_offer(provider, starts_on=TODAY - timedelta(days=30), ends_on=TODAY)
+    elsewhere = make_provider(preston, latitude=53.76, longitude=-2.70)
+    make_offer(elsewhere)
+    open_to_all = make_offer(elsewhere, delivery="virtual", open_to_all_areas=True)
+    db.session.flush()
+
+    instance = matching.build_instance(burnley, today=TODAY)
+
+    assert [o.id for o in instance.offers] == [published.id, last_day.id, open_to_all.id]
+    first = instance.offers[0]
+    assert (first.unit, first.capacity, first.allocated, first.per_session) == ("places", 4, 0, 1)
+    assert (first.latitude, first.longitude, first.max_travel_miles) == (53.78, -2.24, 20)
+    assert first.provider_id == provider.id and first.area_id == burnley.id
+    virtual = instance.offers[2]
+    assert (virtual.area_id, virtual.open_to_all_areas, virtual.delivery) == (preston.id, True, "virtual")
+    assert (virtual.latitude, virtual.longitude) == (53.76, -2.70)
+    assert instance.today == TODAY and instance.label == f"Burnley on {TODAY.isoformat()}"
+    assert instance.sector_labels["engineering"] == "Engineering and manufacturing"
+    assert instance.type_labels["careers_talk"] == "Careers talk or assembly"
+
+
+def test_build_instance_takes_live_requests_of_the_area_with_what_they_already_hold(app):
+    burnley, preston, school, provider = _world()
+    offer = make_offer(provider)
+    live = make_request(school, pupils=40, sectors=["digital"], keep_together=True, max_travel_miles=None)
+    partly = make_request(school, status=RequestStatus.PARTLY_MATCHED)
+    _held_match(offer, partly, 10)
+    _held_match(offer, partly, 5, status=MatchStatus.PROPOSED)  # waiting: holds nothing
+    make_request(school, status=RequestStatus.WITHDRAWN)
+    make_request(school, starts_on=TODAY - timedelta(days=20), ends_on=TODAY - timedelta(days=1))
+    other = make_school(preston, latitude=53.76, longitude=-2.70)
+    make_request(other)
+    quiet = make_school(burnley)  # no live request: not in the instance
+    make_request(quiet, status=RequestStatus.WITHDRAWN)
+    db.session.flush()
+
+    instance = matching.build_instance(burnley, today=TODAY)
+
+    assert [r.id for r in instance.requests] == [live.id, partly.id]
+    first, second = instance.requests
+    assert (first.school_id, first.area_id, first.pupils, first.held) == (school.id, burnley.id, 40, 0)
+    assert first.wanted_types == ("careers_talk",) and first.sectors == ("digital",)
+    assert first.deliveries == ("in_school", "workplace", "virtual")
+    assert first.year_mask == (1 << 9) | (1 << 10)
+    assert first.keep_together is True and first.max_travel_miles is None
+    assert first.created_on == live.created_at.date()
+    assert (second.held, second.needed) == (10, 20)
+
+    assert [s.id for s in instance.schools] == [school.id]
+    figures = instance.schools[0]
+    assert (figures.latitude, figures.longitude) == (53.79, -2.25)
+    assert figures.years == tuple(YearFigures(y, 150, 150, 0) for y in range(7, 12))
+    assert instance.need_basis == NEED_NO_CONTACTS
+    assert instance.held == (Held(school.id, offer.id, 10),)
+    # the approved and the waiting match both count as history with this provider
+    assert instance.history == (History(school.id, provider.id, 2),)
+    assert instance.offers[0].allocated == 10
+
+
+# --- run_matching ---------------------------------------------------------------------------------------------
+
+def test_run_stores_proposals_with_reasons_history_and_audit(app):
+    burnley, _, school, provider = _world()
+    offer = make_offer(provider)
+    school_request = make_request(school)
+    coordinator = make_user("coordinator", areas=[burnley])
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley, by=coordinator)
+
+    assert stored == 1 and len(result.proposals) == 1
+    (match,) = _engine_matches()
+    proposal = result.proposals[0]
+    assert (match.offer_id, match.request_id, match.allocation) == (offer.id, school_request.id, 30)
+    assert (match.status, match.area_id, match.score) == (MatchStatus.PROPOSED, burnley.id, proposal.value)
+    assert match.reasons == " · ".join(proposal.reasons)
+    assert "Engineering and manufacturing" in match.reasons and " · " in match.reasons
+    assert match.created_by_id == coordinator.id
+    (event,) = match.events
+    assert (event.from_status, event.to_status, event.actor_id, event.note) == (
+        None, MatchStatus.PROPOSED, coordinator.id, "proposed by matching")
+    db.session.refresh(offer)
+    assert offer.allocated == 0  # a proposal holds nothing until it is approved
+    audits = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "matching.run")))
+    assert len(audits) == 1
+    assert audits[0].area_id == burnley.id and audits[0].actor_id == coordinator.id
+    assert "1 proposals stored" in audits[0].detail and "0 earlier proposals replaced" in audits[0].detail
+
+
+def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app):
+    burnley, _, school, provider = _world()
+    offer = make_offer(provider, sessions=4)  # 120 pupils, 30 per school
+    first_request = make_request(school)
+    second_school = make_school(burnley)
+    second_request = make_request(second_school)
+    third_school = make_school(burnley)
+    third_request = make_request(third_school)
+    asked = _held_match(offer, third_request, 30, status=MatchStatus.PROPOSED)  # the school asked for it
+    db.session.commit()
+
+    _, stored = matching.run_matching(burnley)
+    assert stored == 2  # the third school already has a live request for this offer: not proposed twice
+    first_run = {m.request_id: m for m in _engine_matches()}
+    assert set(first_run) == {first_request.id, second_request.id}
+    keep, replace = first_run[first_request.id], first_run[second_request.id]
+    keep.status = MatchStatus.APPROVED
+    offer.allocated += keep.allocation
+    db.session.commit()
+    keep_id, replace_id = keep.id, replace.id
+
+    result, stored = matching.run_matching(burnley)
+
+    db.session.expire_all()
+    assert db.session.get(Match, keep_id).status == MatchStatus.APPROVED
+    replaced = db.session.get(Match, replace_id)
+    assert replaced.status == MatchStatus.CANCELLED
+    assert [(e.from_status, e.to_status, e.note) for e in replaced.events] == [
+        (None, MatchStatus.PROPOSED, "proposed by matching"),
+        (MatchStatus.PROPOSED, MatchStatus.CANCELLED, "replaced by a new matching run"),
+    ]
+    assert db.session.get(Match, asked.id).status == MatchStatus.PROPOSED
+    new = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
+    # the first request is held in full by its approved match; the second is proposed afresh
+    assert [(m.request_id, m.allocation) for m in new] == [(second_request.id, 30)]
+    # the engine proposes the third school too, but its own live match for this offer stays the only one
+    assert stored == 1 and [p.request_id for p in result.proposals] == [second_request.id, third_request.id]
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "matching.run")) == 2
+
+
+def test_running_twice_proposes_the_same(app):
+    burnley, _, school, provider = _world()
+    make_offer(provider)
+    make_offer(make_provider(burnley), sessions=3)
+    make_request(school)
+    for _ in range(2):
+        make_request(make_school(burnley))
+    db.session.commit()
+
+    first, _ = matching.run_matching(burnley)
+    second, stored = matching.run_matching(burnley)
+
+    assert first.proposals == second.proposals and stored == len(second.proposals) > 0
+    assert len([m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]) == stored
+
+
+def test_dry_run_stores_nothing(app):
+    burnley, _, school, provider = _world()
+    make_offer(provider)
+    make_request(school)
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley, dry_run=True)
+
+    assert stored == 0 and len(result.proposals) == 1
+    assert db.session.scalar(select(func.count()).select_from(Match)) == 0
+    assert db.session.scalar(select(func.count()).select_from(MatchEvent)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_a_run_never_promises_more_than_the_places_left(app):
+    burnley, _, _, provider = _world()
+    small = make_offer(provider, sessions=2, per_session=30)
+    _held_match(small, make_request(make_school(burnley)), 30)  # 30 of 60 already taken
+    roomy = make_offer(make_provider(burnley), type="work_experience", sessions=1, per_session=1, capacity=5,
+                       placement_days=5)
+    for _ in range(6):
+        school = make_school(burnley)
+        make_request(school, pupils=30)
+        make_request(school, wanted_types=("work_experience",), pupils=2)
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley)
+
+    assert stored == len(result.proposals) > 0
+    promised: dict[int, int] = {}
+    for match in _engine_matches():
+        promised[match.offer_id] = promised.get(match.offer_id, 0) + match.allocation
+    for offer in db.session.scalars(select(Offer)):
+        assert offer.allocated + promised.get(offer.id, 0) <= offer.capacity
+    assert promised == {small.id: 30, roomy.id: 5}
+    assert result.unmatched  # six schools asked for more than there is
+
+
+# --- flask match ----------------------------------------------------------------------------------------------
+
+def test_export_then_solve_gives_the_same_proposals_as_run(app, runner, tmp_path):
+    burnley, preston, school, provider = _world()
+    make_offer(provider)
+    make_offer(make_provider(burnley, sectors=("health",)), sector="health", sessions=3)
+    make_offer(make_provider(preston), delivery="virtual", open_to_all_areas=True)
+    make_request(school, sectors=["health"])
+    for _ in range(3):
+        make_request(make_school(burnley))
+    db.session.commit()
+
+    exported = runner.invoke(args=["match", "export", "--area", "Burnley"])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.output)["format"] == "encounters.matching.instance"
+    path = tmp_path / "instance.json"
+    path.write_text(exported.output, encoding="utf-8")
+    solved = runner.invoke(args=["match", "solve", str(path), "--json"])
+    assert solved.exit_code == 0, solved.output
+    ran = runner.invoke(args=["match", "run", "--area", "Burnley", "--json"])
+    assert ran.exit_code == 0, ran.output
+
+    offline, online = json.loads(solved.output), json.loads(ran.output)
+    assert len(online["proposals"]) >= 4
+    assert offline["proposals"] == online["proposals"] and offline["unmatched"] == online["unmatched"]
+    stored = sorted((m.request_id, m.offer_id, m.allocation) for m in _engine_matches())
+    assert stored == sorted((p["request_id"], p["offer_id"], p["allocation"]) for p in online["proposals"])
+
+
+def test_run_prints_a_summary_and_dry_run_says_so(app, runner):
+    burnley, _, school, provider = _world()
+    offer = make_offer(provider)
+    make_request(school)
+    make_request(make_school(burnley), wanted_types=("mentoring",))  # no mentoring offered
+    db.session.commit()
+
+    dry = runner.invoke(args=["match", "run", "--area", "Burnley", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "1 proposals, 30 of 60" in dry.output and "Dry run: nothing stored." in dry.output
+    assert "1 requests not placed in full" in dry.output and "no offer of that type" in dry.output.lower()
+    assert _engine_matches() == []
+
+    wet = runner.invoke(args=["match", "run", "--area", "Burnley"])
+    assert wet.exit_code == 0, wet.output
+    assert "Stored 1 proposals." in wet.output
+    assert [m.offer_id for m in _engine_matches()] == [offer.id]
+
+
+def test_unknown_area_and_bad_instance_file_are_refused(app, runner, tmp_path):
+    make_area("Burnley")
+    db.session.commit()
+    for args in (["match", "run", "--area", "Atlantis"], ["match", "export", "--area", "Atlantis"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0
+        assert "There is no area called 'Atlantis'." in result.output
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "something else"}', encoding="utf-8")
+    result = runner.invoke(args=["match", "solve", str(path)])
+    assert result.exit_code != 0 and "not an encounters.matching.instance document" in result.output
+    assert _engine_matches() == []
+
+
+def test_an_area_with_nothing_to_match_stores_nothing_and_says_so(app, runner):
+    burnley, _, _, provider = _world()
+    make_offer(provider)
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley)
+
+    assert (result.proposals, result.unmatched, stored) == ((), (), 0)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "matching.run", AuditEvent.area_id == burnley.id)) == 1
+    summary = runner.invoke(args=["match", "run", "--area", "Burnley", "--dry-run"])
+    assert summary.exit_code == 0 and "0 proposals, 0 of 0" in summary.output
