@@ -86,6 +86,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "browse.open_requests": Rule(roles=frozenset({Role.PROVIDER})),
     "browse.offer_to_meet": Rule(roles=frozenset({Role.PROVIDER})),
     "matches.index": COORDINATORS,
+    "matches.run": COORDINATORS,  # object rule: only for the coordinator's own areas (the form offers no other)
     "matches.approve": COORDINATORS,  # object rule: can_decide_match
     "matches.approve_many": COORDINATORS,  # object rule: can_decide_match, per match
     "matches.reject": COORDINATORS,  # object rule: can_decide_match

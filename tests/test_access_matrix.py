@@ -137,6 +137,7 @@ MATRIX = {
     # Deciding on a proposal: coordinators of the school's area, and admins.
     "matches.approve": ("POST", lambda w: f"/matches/{w.proposed_match.id}/approve", only("coordinator", "admin")),
     "matches.approve_many": ("POST", lambda w: "/matches/approve", STAFF),
+    "matches.run": ("POST", lambda w: "/matches/run", STAFF),
     "matches.reject": ("GET", lambda w: f"/matches/{w.proposed_match.id}/reject", only("coordinator", "admin")),
     "matches.change_allocation": ("GET", lambda w: f"/matches/{w.proposed_match.id}/allocation",
                                   only("coordinator", "admin")),

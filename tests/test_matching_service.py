@@ -303,3 +303,31 @@ def test_an_area_with_nothing_to_match_stores_nothing_and_says_so(app, runner):
                              .where(AuditEvent.action == "matching.run", AuditEvent.area_id == burnley.id)) == 1
     summary = runner.invoke(args=["match", "run", "--area", "Burnley", "--dry-run"])
     assert summary.exit_code == 0 and "0 proposals, 0 of 0" in summary.output
+
+
+def test_a_coordinator_runs_matching_from_the_queue_for_their_own_areas_only(app, client, login):
+    """The "Run matching" button stores proposals for the chosen area; another area is not offered or accepted."""
+    from portal.vocab import Role
+
+    burnley, preston = make_area("Burnley"), make_area("Preston")
+    school = make_school(burnley)
+    make_offer(make_provider(burnley))
+    make_request(school)
+    preston_school = make_school(preston)
+    make_offer(make_provider(preston))
+    make_request(preston_school)
+    coordinator = make_user(Role.COORDINATOR, areas=[burnley])
+    db.session.commit()
+    login(coordinator)
+
+    page = client.get("/matches").get_data(as_text=True)
+    assert "Run matching" in page and ">Burnley<" in page and ">Preston<" not in page
+
+    refused = client.post("/matches/run", data={"area_id": preston.id}, follow_redirects=True)
+    assert refused.status_code == 200 and "Not a valid choice" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Match.id))) == 0
+
+    done = client.post("/matches/run", data={"area_id": burnley.id}, follow_redirects=True)
+    assert "Matching for Burnley proposed 1 pairing" in done.get_data(as_text=True)
+    stored = db.session.scalars(select(Match)).all()
+    assert [(m.origin, m.status, m.area_id) for m in stored] == [("engine", "proposed", burnley.id)]

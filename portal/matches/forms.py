@@ -1,6 +1,6 @@
 """The coordinator's decision forms: reject with a reason, change the allocation, approve several at once."""
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, IntegerField, TextAreaField
+from wtforms import Field, HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.forms.fields import strip
@@ -51,3 +51,11 @@ class IdListField(Field):
 
 class ApproveManyForm(FlaskForm):
     match_ids = IdListField("Proposed matches", validators=[DataRequired("Select at least one match to approve.")])
+
+
+class RunMatchingForm(FlaskForm):
+    """Run the matching engine for one of the coordinator's areas (choices set in the view)."""
+
+    area_id = SelectField("Area", coerce=int, choices=[],
+                          validators=[InputRequired("Choose the area to run matching for.")],
+                          description="New proposals replace this area's earlier proposals that nobody has approved.")

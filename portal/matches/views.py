@@ -6,9 +6,9 @@ from portal import policy
 from portal.errors import PortalError, StaleEdit
 from portal.extensions import db
 from portal.forms.fields import attach_error
-from portal.matches.forms import AllocationForm, ApproveManyForm, RejectForm
-from portal.models import Match, MatchStatus
-from portal.services import matches
+from portal.matches.forms import AllocationForm, ApproveManyForm, RejectForm, RunMatchingForm
+from portal.models import Area, Match, MatchStatus
+from portal.services import matches, matching
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("matches", __name__)
@@ -30,6 +30,12 @@ def _back():
     return redirect(url_for(".index", **_queue_args()))
 
 
+def _run_form() -> RunMatchingForm:
+    form = RunMatchingForm()
+    form.area_id.choices = [(area.id, area.name) for area in matching.areas_for(current_user)]
+    return form
+
+
 def _load(match_id: int) -> Match:
     match = db.get_or_404(Match, match_id)
     if not policy.can_decide_match(current_user, match):
@@ -45,6 +51,7 @@ def index():
                        per_page=matches.PER_PAGE, max_per_page=matches.PER_PAGE, error_out=False)
     return render_template("matches/index.html", page=page, rows=matches.queue_rows(page.items, current_user),
                            sort=sort, sorts=matches.SORTS, return_args=_queue_args(), select_form=ApproveManyForm(),
+                           run_form=_run_form(),
                            filter_args={"sort": sort} if sort != matches.DEFAULT_SORT else {})
 
 
@@ -123,3 +130,16 @@ def change_allocation(match_id: int):
     return render_template("matches/allocation.html", form=form, match=match, facts=matches.facts(match),
                            proposed=match.status == MatchStatus.PROPOSED, hint=matches.allocation_limit(match).hint(),
                            status=match_status_label(match.status).lower(), return_args=_queue_args()), status
+
+
+@bp.post("/matches/run")
+def run():
+    """Run matching for one of the coordinator's areas; its unapproved proposals are replaced by the new ones."""
+    form = _run_form()
+    if not form.validate_on_submit():
+        flash(" ".join(message for messages in form.errors.values() for message in messages), "danger")
+        return _back()
+    area = db.get_or_404(Area, form.area_id.data)
+    result, stored = matching.run_matching(area, by=current_user)
+    flash(matching.run_summary(area, result, stored), "success")
+    return _back()

@@ -12,6 +12,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
 from portal.errors import NotFound
 from portal.extensions import db
@@ -236,3 +237,22 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
         db.session.commit()
     return result, stored
 
+
+
+def areas_for(user) -> list[Area]:
+    """The areas this user may run matching for: a coordinator's own, every area for admins."""
+    query = select(Area).order_by(Area.name)
+    areas = policy.visible_area_ids(user)
+    if areas is not None:
+        query = query.where(Area.id.in_(areas or {-1}))
+    return list(db.session.scalars(query))
+
+
+def run_summary(area: Area, result, stored: int) -> str:
+    """One sentence for the coordinator after a run."""
+    short = len(result.unmatched)
+    text = (f"Matching for {area.name} proposed {stored} pairing{'' if stored == 1 else 's'} "
+            f"for {result.totals.units_placed} pupils, places or classes.")
+    if short:
+        text += f" {short} request{' was' if short == 1 else 's were'} not placed in full."
+    return text
