@@ -46,6 +46,9 @@ class Match(db.Model):
         CheckConstraint(f"status IN ({_STATUS_LIST})", name="status_valid"),
         CheckConstraint("origin IN ('school_asked', 'provider_offered', 'engine')", name="origin_valid"),
         CheckConstraint("allocation >= 1", name="allocation_positive"),
+        CheckConstraint("no_show_side IS NULL OR no_show_side IN ('provider', 'school')", name="no_show_side_valid"),
+        CheckConstraint("session_minutes IS NULL OR session_minutes BETWEEN 10 AND 600", name="session_minutes_range"),
+        Index("ix_matches_session_starts_at", "session_starts_at"),
         Index("ix_matches_offer_status", "offer_id", "status"),
         Index("ix_matches_request_status", "request_id", "status"),
     )
@@ -63,6 +66,20 @@ class Match(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # After approval both sides accept (or one declines, with a reason).
+    provider_accepted_at: Mapped[datetime | None]
+    school_accepted_at: Mapped[datetime | None]
+    # The session, once scheduled (times are local to the school, stored naive).
+    session_starts_at: Mapped[datetime | None]
+    session_minutes: Mapped[int | None]
+    session_place: Mapped[str | None] = mapped_column(String(300))
+    session_link: Mapped[str | None] = mapped_column(String(500))  # video link for virtual sessions
+    session_contact: Mapped[str | None] = mapped_column(String(200))  # who to ask for on the day
+    # Reminders already mailed, so `flask reminders send` never sends one twice.
+    reminded_week_at: Mapped[datetime | None]
+    reminded_day_at: Mapped[datetime | None]
+    no_show_side: Mapped[str | None] = mapped_column(String(16))  # 'provider' or 'school'
 
     offer: Mapped["Offer"] = relationship(back_populates="matches")  # noqa: F821
     request: Mapped["SchoolRequest"] = relationship(back_populates="matches")  # noqa: F821
