@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.base import utcnow
-from portal.models.year_groups import from_mask, to_mask
+from portal.models.year_groups import YearGroupsMixin
 
 
 class OfferStatus(enum.StrEnum):
@@ -17,7 +17,7 @@ class OfferStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-class Offer(db.Model):
+class Offer(YearGroupsMixin, db.Model):
     __tablename__ = "offers"
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'published', 'paused', 'closed')", name="status_valid"),
@@ -84,14 +84,6 @@ class Offer(db.Model):
     matches: Mapped[list["Match"]] = relationship(back_populates="offer")  # noqa: F821
 
     __mapper_args__ = {"version_id_col": version}
-
-    @property
-    def year_groups(self) -> list[int]:
-        return from_mask(self.year_mask)
-
-    @year_groups.setter
-    def year_groups(self, years) -> None:
-        self.year_mask = to_mask(years)
 
     @property
     def places_left(self) -> int:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.base import utcnow
-from portal.models.year_groups import from_mask, to_mask
+from portal.models.year_groups import YearGroupsMixin
 
 
 class RequestStatus(enum.StrEnum):
@@ -34,7 +34,7 @@ PRIORITY_LABELS = {
 }
 
 
-class SchoolRequest(db.Model):
+class SchoolRequest(YearGroupsMixin, db.Model):
     __tablename__ = "school_requests"
     __table_args__ = (
         CheckConstraint(
@@ -77,14 +77,6 @@ class SchoolRequest(db.Model):
     matches: Mapped[list["Match"]] = relationship(back_populates="request")  # noqa: F821
 
     __mapper_args__ = {"version_id_col": version}
-
-    @property
-    def year_groups(self) -> list[int]:
-        return from_mask(self.year_mask)
-
-    @year_groups.setter
-    def year_groups(self, years) -> None:
-        self.year_mask = to_mask(years)
 
     @property
     def is_live(self) -> bool:

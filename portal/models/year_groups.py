@@ -16,6 +16,20 @@ def from_mask(mask: int) -> list[int]:
     return [year for year in range(15) if mask & (1 << year)]
 
 
+class YearGroupsMixin:
+    """For models with a `year_mask` column: read and set it as a list of year groups."""
+
+    year_mask: int
+
+    @property
+    def year_groups(self) -> list[int]:
+        return from_mask(self.year_mask)
+
+    @year_groups.setter
+    def year_groups(self, years) -> None:
+        self.year_mask = to_mask(years)
+
+
 def describe(years: Iterable[int]) -> str:
     """'Years 9–10', 'Year 7', 'Reception, Years 1–2', 'Years 7, 9 and 11'."""
     from portal.vocab import year_label

@@ -388,10 +388,9 @@ def test_provider_offers_to_meet_an_open_request(page, live_server):
     assert live_server.run(proposal) == (MatchStatus.PROPOSED, 25, "Year 9 talks about engineering", TALK_TITLE)
 
 
-def test_coordinator_sees_proposals_and_a_withdrawn_request_leaves_the_list(page, second_page, live_server):
-    world = seed_world(live_server)
-    offer_ids = seed_offers(live_server, world)
-    secret = pyotp.random_base32()
+def seed_two_proposals(live_server, world: World, offer_ids: dict[str, int], secret: str) -> None:
+    """A Burnley coordinator (two-step on), the school asking for the visit, the provider offering its talk
+    to the school in Preston: two proposals through the real services."""
 
     def proposals_in_play():
         area = db.session.scalar(db.select(Area).filter_by(name="Burnley"))
@@ -410,6 +409,14 @@ def test_coordinator_sees_proposals_and_a_withdrawn_request_leaves_the_list(page
         proposals.offer_to_meet(far_request, MeetingOffer(offer=talk, allocation=40), by=contact)
 
     live_server.run(proposals_in_play)
+
+
+def test_coordinator_sees_proposals_and_a_withdrawn_request_leaves_the_list(page, second_page, live_server):
+    world = seed_world(live_server)
+    offer_ids = seed_offers(live_server, world)
+    secret = pyotp.random_base32()
+
+    seed_two_proposals(live_server, world, offer_ids, secret)
 
     sign_in(page, live_server, COORDINATOR_EMAIL, welcome="Rachel Holden", totp_secret=secret)
     go_to(page, "Proposals", "Proposed matches")
@@ -525,21 +532,7 @@ def test_coordinator_approves_one_proposal_and_rejects_another_with_a_reason(pag
     offer_ids = seed_offers(live_server, world)
     secret = pyotp.random_base32()
 
-    def two_proposals():
-        area = db.session.scalar(db.select(Area).filter_by(name="Burnley"))
-        make_user(Role.COORDINATOR, email=COORDINATOR_EMAIL, name="Rachel Holden", areas=[area],
-                  totp_secret=secret, totp_enabled_at=utcnow())
-        lead = db.session.scalar(db.select(User).filter_by(email=LEAD_EMAIL))
-        contact = db.session.scalar(db.select(User).filter_by(email=PROVIDER_EMAIL))
-        visit, talk = db.session.get(Offer, offer_ids[VISIT_TITLE]), db.session.get(Offer, offer_ids[TALK_TITLE])
-        soon = date.today() + timedelta(days=10)
-        proposals.request_offer(visit, OfferRequest(pupils=20, year_groups=[9], starts_on=soon,
-                                                    ends_on=soon + timedelta(days=20)), by=lead)
-        far_request = make_request(db.session.get(Organisation, world.far_school_id), title="Talks for Year 10",
-                                   year_groups=(10,), pupils=40)
-        proposals.offer_to_meet(far_request, MeetingOffer(offer=talk, allocation=40), by=contact)
-
-    live_server.run(two_proposals)
+    seed_two_proposals(live_server, world, offer_ids, secret)
     sign_in(page, live_server, COORDINATOR_EMAIL, welcome="Rachel Holden", totp_secret=secret)
     go_to(page, "Proposals", "Proposed matches")
     expect(page.locator("caption")).to_contain_text("2 proposed matches")
