@@ -105,6 +105,24 @@ def init_app(app: Flask) -> None:
         sent = digest_service.send_weekly_digests(today=today.date() if today else None)
         click.echo(f"Sent {sent} digest{'' if sent == 1 else 's'}.")
 
+    reminders = click.Group("reminders", help="Reminders of scheduled sessions.")
+    app.cli.add_command(reminders)
+
+    @reminders.command("send")
+    @click.option("--now", "now", default=None, help="Send as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def reminders_send_command(now: str | None) -> None:
+        """Mail the reminders due a week and a day before each session. Run it hourly from a scheduler."""
+        from datetime import datetime
+
+        from portal.services import match_lifecycle
+
+        try:
+            moment = datetime.fromisoformat(now) if now else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        sent = match_lifecycle.send_reminders(now=moment)
+        click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
+
     match_group = click.Group("match", help="The matching engine: run it on an area, export its input, re-solve.")
     app.cli.add_command(match_group)
 

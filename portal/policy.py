@@ -91,6 +91,13 @@ ROUTE_RULES: dict[str, Rule] = {
     "matches.approve_many": COORDINATORS,  # object rule: can_decide_match, per match
     "matches.reject": COORDINATORS,  # object rule: can_decide_match
     "matches.change_allocation": COORDINATORS,  # object rule: can_decide_match
+    # After approval: the two sides and the area's coordinators. Object rule: can_see_match (and the service's own)
+    "matches.view": SIGNED_IN,
+    "matches.accept": MEMBERS,
+    "matches.decline": MEMBERS,
+    "matches.schedule": SIGNED_IN,
+    "matches.cancel": SIGNED_IN,
+    "matches.no_show": SIGNED_IN,
     # Audit log and administration
     "audit.index": COORDINATORS,
     "admin.areas": ADMINS,
@@ -181,3 +188,12 @@ def can_decide_match(user, match) -> bool:
     if user.role not in (Role.COORDINATOR, Role.ADMIN):
         return False
     return _in_areas(user, match.area_id)
+
+
+def can_see_match(user, match) -> bool:
+    """The offer's provider contacts, the school's careers leads and the coordinators of the match's area."""
+    if user.role == Role.PROVIDER:
+        return can_manage_offer(user, match.offer)
+    if user.role == Role.CAREERS_LEAD:
+        return can_manage_request(user, match.request)
+    return can_decide_match(user, match)

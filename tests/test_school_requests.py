@@ -856,3 +856,20 @@ def test_a_match_approved_meanwhile_is_never_overwritten(app, use_case):
     db.session.expire_all()
     assert db.session.get(Match, match.id).status == "approved"
     assert db.session.scalars(select(MatchEvent).where(MatchEvent.match_id == match.id)).all() == []
+
+
+def test_the_request_page_links_each_match_to_its_own_page(app, client, login):
+    """From the request, the careers lead reaches each match's page (accept, schedule, cancel happen there)."""
+    area = make_area()
+    school = make_school(area)
+    lead = make_user(Role.CAREERS_LEAD, organisation=school)
+    offer = make_offer(make_provider(area))
+    school_request = make_request(school)
+    match = Match(offer_id=offer.id, request_id=school_request.id, area_id=area.id, allocation=5,
+                  origin=MatchOrigin.SCHOOL_ASKED)
+    db.session.add(match)
+    db.session.commit()
+    login(lead)
+    page = client.get(f"/requests/{school_request.id}").get_data(as_text=True)
+    assert f'href="/matches/{match.id}"' in page
+    assert client.get(f"/matches/{match.id}").status_code == 200

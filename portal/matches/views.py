@@ -1,14 +1,27 @@
-"""The coordinator's approval queue: proposed matches of their areas, approved, rejected or resized here."""
+"""The coordinator's approval queue, and each match's own page where the people involved accept, decline, schedule,
+cancel and record no-shows."""
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import policy
-from portal.errors import PortalError, StaleEdit
+from portal.catalogue import Delivery
+from portal.errors import NotAllowed, PortalError, StaleEdit
 from portal.extensions import db
 from portal.forms.fields import attach_error
-from portal.matches.forms import AllocationForm, ApproveManyForm, RejectForm, RunMatchingForm
+from portal.matches.forms import (
+    AllocationForm,
+    ApproveManyForm,
+    ButtonForm,
+    NoShowForm,
+    ReasonForm,
+    RejectForm,
+    RunMatchingForm,
+    ScheduleForm,
+)
 from portal.models import Area, Match, MatchStatus
-from portal.services import matches, matching
+from portal.services import match_lifecycle, matches, matching
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("matches", __name__)
@@ -51,7 +64,7 @@ def index():
                        per_page=matches.PER_PAGE, max_per_page=matches.PER_PAGE, error_out=False)
     return render_template("matches/index.html", page=page, rows=matches.queue_rows(page.items, current_user),
                            sort=sort, sorts=matches.SORTS, return_args=_queue_args(), select_form=ApproveManyForm(),
-                           run_form=_run_form(),
+                           run_form=_run_form(), no_shows=match_lifecycle.recent_no_shows(current_user),
                            filter_args={"sort": sort} if sort != matches.DEFAULT_SORT else {})
 
 
@@ -143,3 +156,134 @@ def run():
     result, stored = matching.run_matching(area, by=current_user)
     flash(matching.run_summary(area, result, stored), "success")
     return _back()
+
+
+# --- after approval: the match's own page and what the people involved do there ------------------------------------
+
+def _load_involved(match_id: int) -> Match:
+    match = db.get_or_404(Match, match_id)
+    if not policy.can_see_match(current_user, match):
+        abort(403)
+    return match
+
+
+def _to_match(match: Match):
+    return redirect(url_for(".view", match_id=match.id))
+
+
+@bp.get("/matches/<int:match_id>")
+def view(match_id: int):
+    """One match for the provider, the school and the area's coordinators: facts, session, history, actions."""
+    match = _load_involved(match_id)
+    return render_template("matches/view.html", match=match, label=matches.match_label(match),
+                           facts=match_lifecycle.facts(match), acceptance=match_lifecycle.acceptance(match),
+                           session=match_lifecycle.session_facts(match), history=match_lifecycle.history(match),
+                           actions=match_lifecycle.actions_for(current_user, match))
+
+
+@bp.post("/matches/<int:match_id>/accept")
+def accept(match_id: int):
+    """The user's side accepts an approved match; it is confirmed once both sides have."""
+    match = _load_involved(match_id)
+    if match_lifecycle.side_of(current_user, match) is None:
+        abort(403)
+    if not ButtonForm().validate_on_submit():
+        flash("The form expired: try again.", "danger")
+        return _to_match(match)
+    try:
+        outcome = match_lifecycle.accept_match(match, by=current_user, ip=request.remote_addr)
+    except PortalError as error:
+        flash(error.message, "danger")
+    else:
+        flash("You had already accepted this match." if outcome.already else
+              "Accepted: the match is confirmed, so the session can be scheduled." if outcome.confirmed else
+              "Accepted. The match is confirmed once the other side accepts too.",
+              "info" if outcome.already else "success")
+    return _to_match(match)
+
+
+def _reason_page(match: Match, *, action: str, title: str, button: str, service, done: str):
+    form = ReasonForm()
+    if form.validate_on_submit():
+        try:
+            service(match, by=current_user, reason=form.reason.data, ip=request.remote_addr)
+        except PortalError as error:
+            if not error.field:
+                flash(error.message, "danger")
+                return _to_match(match)
+            attach_error(form, error)
+        else:
+            flash(done, "success")
+            return _to_match(match)
+    allowed = any(a.endpoint == f"matches.{action}" for a in match_lifecycle.actions_for(current_user, match))
+    return render_template("matches/reason.html", form=form, match=match, title=title, button=button,
+                           action=f"matches.{action}", allowed=allowed, facts=match_lifecycle.facts(match),
+                           status=match_status_label(match.status).lower())
+
+
+@bp.route("/matches/<int:match_id>/decline", methods=["GET", "POST"])
+def decline(match_id: int):
+    """Decline an approved match with a reason; its places go back to the offer."""
+    match = _load_involved(match_id)
+    if match_lifecycle.side_of(current_user, match) is None:
+        abort(403)
+    return _reason_page(match, action="decline", title=f"Decline {matches.match_label(match)}",
+                        button="Decline match", service=match_lifecycle.decline_match,
+                        done="Declined. We have emailed the other side and the coordinator.")
+
+
+@bp.route("/matches/<int:match_id>/cancel", methods=["GET", "POST"])
+def cancel(match_id: int):
+    """Cancel a match (the form is the confirmation step); its places go back to the offer."""
+    match = _load_involved(match_id)
+    return _reason_page(match, action="cancel", title=f"Cancel {matches.match_label(match)}",
+                        button="Cancel match", service=match_lifecycle.cancel_match,
+                        done="Cancelled. We have emailed everyone involved.")
+
+
+@bp.route("/matches/<int:match_id>/schedule", methods=["GET", "POST"])
+def schedule(match_id: int):
+    """Set or change the session's date, time, place or video link, and contact on the day."""
+    match = _load_involved(match_id)
+    starts = match.session_starts_at
+    form = ScheduleForm(data={"day": starts.date() if starts else None, "start": starts.time() if starts else None,
+                              "minutes": match.session_minutes, "place": match.session_place,
+                              "link": match.session_link, "contact": match.session_contact})
+    if form.validate_on_submit():
+        details = match_lifecycle.SessionDetails(
+            starts_at=datetime.combine(form.day.data, form.start.data), minutes=form.minutes.data,
+            place=form.place.data, link=form.link.data, contact=form.contact.data)
+        try:
+            match_lifecycle.schedule_match(match, details, by=current_user, ip=request.remote_addr)
+        except match_lifecycle.SessionInvalid as error:
+            for field, message in error.problems.items():
+                attach_error(form, PortalError(message, field=field))
+        except PortalError as error:
+            flash(error.message, "danger")
+            return _to_match(match)
+        else:
+            flash("The session is scheduled. We have emailed both sides.", "success")
+            return _to_match(match)
+    allowed = any(a.endpoint == "matches.schedule" for a in match_lifecycle.actions_for(current_user, match))
+    return render_template("matches/schedule.html", form=form, match=match, label=matches.match_label(match),
+                           allowed=allowed, virtual=match.offer.delivery == Delivery.VIRTUAL,
+                           facts=match_lifecycle.facts(match), status=match_status_label(match.status).lower())
+
+
+@bp.post("/matches/<int:match_id>/no-show")
+def no_show(match_id: int):
+    """Record that one side did not turn up to a session that has started."""
+    match = _load_involved(match_id)
+    form = NoShowForm()
+    if not form.validate_on_submit():
+        flash("Choose the side that did not turn up.", "danger")
+        return _to_match(match)
+    try:
+        match_lifecycle.record_no_show(match, form.side.data, by=current_user, ip=request.remote_addr)
+    except NotAllowed:
+        abort(403)
+    except PortalError as error:
+        flash(error.message, "danger")
+    else:
+        flash("The no-show is recorded and shown to the coordinator.", "success")
+    return _to_match(match)

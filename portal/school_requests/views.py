@@ -92,7 +92,7 @@ def view(request_id: int):
     matches = [
         {"title": m.offer.title, "link": _offer_link(m.offer), "provider": m.offer.provider.name,
          "allocation": m.allocation, "status": school_requests.match_status_label(m.status),
-         "reasons": m.reasons or ""}
+         "reasons": m.reasons or "", "page": url_for("matches.view", match_id=m.id)}
         for m in school_requests.matches_of(school_request)
     ]
     return render_template(
