@@ -12,6 +12,7 @@ class Area(db.Model):
     __tablename__ = "areas"
     __table_args__ = (
         CheckConstraint("contact_target BETWEEN 1 AND 20", name="contact_target_range"),
+        CheckConstraint("proposal_expiry_days BETWEEN 1 AND 90", name="proposal_expiry_days_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -19,6 +20,8 @@ class Area(db.Model):
     # Area settings (product.md "Counting toward four").
     contact_target: Mapped[int] = mapped_column(default=4)
     distinct_providers: Mapped[bool] = mapped_column(default=False)
+    # Proposals nobody has decided on expire after this many days (issue 3/6).
+    proposal_expiry_days: Mapped[int] = mapped_column(default=14)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisations: Mapped[list["Organisation"]] = relationship(back_populates="area")  # noqa: F821
