@@ -123,7 +123,9 @@ def init_app(app: Flask) -> None:
         sent = match_lifecycle.send_reminders(now=moment)
         click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
 
-    match_group = click.Group("match", help="The matching engine: run it on an area, export its input, re-solve.")
+    match_group = click.Group(
+        "match", help="The matching engine: run it on an area, export its input, re-solve; expire old proposals."
+    )
     app.cli.add_command(match_group)
 
     @match_group.command("run")
@@ -150,6 +152,26 @@ def init_app(app: Flask) -> None:
             click.echo(f"{len(result.unmatched)} requests not placed in full:")
             for unmatched in result.unmatched:
                 click.echo(f"  request {unmatched.request_id}: {unmatched.reasons_text}")
+
+    @match_group.command("expire")
+    @click.option("--now", "now", default=None, help="Expire as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def match_expire_command(now: str | None) -> None:
+        """Expire proposals no coordinator decided on within their area's days. Run it daily from a scheduler.
+
+        E.g. cron: `10 2 * * * flask match expire`.
+        """
+        from datetime import UTC, datetime
+
+        from portal.services import proposal_expiry
+
+        try:
+            moment = datetime.fromisoformat(now) if now else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
+        count = proposal_expiry.expire_proposals(now=moment)
+        click.echo(f"Expired {count} proposal{'' if count == 1 else 's'}.")
 
     @match_group.command("export")
     @click.option("--area", "area_name", required=True, help="Area name.")

@@ -133,6 +133,8 @@ def test_area_settings_show_the_current_values(as_admin):
 
     assert response.status_code == 200
     assert 'name="contact_target" required type="number" value="4"' in page(response)
+    assert 'name="proposal_expiry_days" required type="number" value="14"' in page(response)
+    assert "Days before undecided proposals expire" in page(response)
     assert "<h1>Settings for Burnley</h1>" in page(response)
 
 
@@ -140,7 +142,8 @@ def test_changing_area_settings(as_admin, admin):
     area = make_area("Burnley")
     db.session.commit()
 
-    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "6", "distinct_providers": "y"})
+    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "6", "distinct_providers": "y",
+                                                              "proposal_expiry_days": "14"})
 
     assert response.status_code == 302
     assert response.headers["Location"] == f"/admin/areas/{area.id}"
@@ -150,7 +153,7 @@ def test_changing_area_settings(as_admin, admin):
     assert event.area_id == area.id and event.actor_id == admin.id
     assert event.detail == "contact_target: 4 → 6; distinct_providers: off → on"
 
-    as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "6"})  # unticking the box
+    as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "6", "proposal_expiry_days": "14"})  # unticked
     assert reload(area).distinct_providers is False
     assert len(audit_events("area.update")) == 2
 
@@ -159,7 +162,8 @@ def test_saving_unchanged_settings_records_nothing(as_admin):
     area = make_area("Burnley")
     db.session.commit()
 
-    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "4"}, follow_redirects=True)
+    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "4", "proposal_expiry_days": "14"},
+                             follow_redirects=True)
 
     assert "Nothing changed." in page(response)
     assert audit_events("area.update") == []
@@ -175,7 +179,8 @@ def test_the_contact_target_is_between_1_and_20(as_admin, value, message):
     area = make_area("Burnley")
     db.session.commit()
 
-    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": value, "distinct_providers": "y"})
+    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": value, "distinct_providers": "y",
+                                                              "proposal_expiry_days": "14"})
 
     assert response.status_code == 200
     assert message in page(response)
@@ -183,12 +188,53 @@ def test_the_contact_target_is_between_1_and_20(as_admin, value, message):
     assert (area.contact_target, area.distinct_providers) == (4, False)
 
 
+def test_changing_how_long_proposals_wait(as_admin, admin):
+    area = make_area("Burnley")
+    db.session.commit()
+
+    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "4", "proposal_expiry_days": "21"})
+
+    assert response.status_code == 302
+    assert reload(area).proposal_expiry_days == 21
+    [event] = audit_events("area.update")
+    assert event.area_id == area.id and event.actor_id == admin.id
+    assert event.detail == "proposal_expiry_days: 14 → 21"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "The number of days must be a whole number from 1 to 90."),
+    ("91", "The number of days must be a whole number from 1 to 90."),
+    ("", "Enter the number of days as a whole number."),
+])
+def test_the_proposal_expiry_days_are_between_1_and_90(as_admin, value, message):
+    area = make_area("Burnley")
+    db.session.commit()
+
+    response = as_admin.post(f"/admin/areas/{area.id}", data={"contact_target": "6", "proposal_expiry_days": value})
+
+    assert response.status_code == 200
+    assert f'<div id="proposal_expiry_days-error" class="invalid-feedback d-block">{message}</div>' in page(response)
+    area = reload(area)
+    assert (area.contact_target, area.proposal_expiry_days) == (4, 14)
+    assert audit_events("area.update") == []
+
+
 @pytest.mark.parametrize("value", [0, 21, None])
 def test_the_service_checks_the_contact_target_too(app, admin, value):
     area = make_area()
     with pytest.raises(ValidationFailed) as error:
-        admin_service.update_area_settings(area, contact_target=value, distinct_providers=False, by=admin, ip=None)
+        admin_service.update_area_settings(area, contact_target=value, distinct_providers=False,
+                                           proposal_expiry_days=14, by=admin, ip=None)
     assert error.value.field == "contact_target"
+
+
+@pytest.mark.parametrize("value", [0, 91, None])
+def test_the_service_checks_the_proposal_expiry_days_too(app, admin, value):
+    area = make_area()
+    with pytest.raises(ValidationFailed) as error:
+        admin_service.update_area_settings(area, contact_target=4, distinct_providers=False,
+                                           proposal_expiry_days=value, by=admin, ip=None)
+    assert error.value.field == "proposal_expiry_days"
 
 
 def test_an_unknown_area_is_not_found(as_admin):

@@ -4,7 +4,13 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from portal.forms.fields import MultiCheckboxField, strip
-from portal.services.admin import AREA_NAME_MAX, CONTACT_TARGET_MAX, CONTACT_TARGET_MIN
+from portal.services.admin import (
+    AREA_NAME_MAX,
+    CONTACT_TARGET_MAX,
+    CONTACT_TARGET_MIN,
+    EXPIRY_DAYS_MAX,
+    EXPIRY_DAYS_MIN,
+)
 
 
 class AreaForm(FlaskForm):
@@ -29,6 +35,16 @@ class AreaSettingsForm(FlaskForm):
     distinct_providers = BooleanField(
         "Count repeat encounters with the same provider once",
         description="When ticked, a pupil's second talk by the same employer does not add a contact.",
+    )
+    proposal_expiry_days = IntegerField(
+        "Days before undecided proposals expire",
+        validators=[
+            InputRequired("Enter the number of days as a whole number."),
+            NumberRange(EXPIRY_DAYS_MIN, EXPIRY_DAYS_MAX,
+                        f"The number of days must be a whole number from {EXPIRY_DAYS_MIN} to {EXPIRY_DAYS_MAX}."),
+        ],
+        description="Proposals that no coordinator approves or rejects within this many days expire, "
+                    "so schools and providers are not left waiting.",
     )
 
 

@@ -38,14 +38,14 @@ def areas():
 
 @bp.route("/areas/<int:area_id>", methods=["GET", "POST"])
 def area_edit(area_id: int):
-    """Change an area's counting settings."""
+    """Change an area's counting settings and how long proposals wait for a decision."""
     area = db.get_or_404(Area, area_id)
     form = AreaSettingsForm(obj=area)
     if form.validate_on_submit():
         try:
             changed = admin.update_area_settings(
                 area, contact_target=form.contact_target.data, distinct_providers=form.distinct_providers.data,
-                by=current_user, ip=request.remote_addr,
+                proposal_expiry_days=form.proposal_expiry_days.data, by=current_user, ip=request.remote_addr,
             )
         except PortalError as error:
             attach_error(form, error)

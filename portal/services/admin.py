@@ -17,6 +17,7 @@ from portal.services import audit, mail
 from portal.vocab import Role
 
 CONTACT_TARGET_MIN, CONTACT_TARGET_MAX = 1, 20
+EXPIRY_DAYS_MIN, EXPIRY_DAYS_MAX = 1, 90
 AREA_NAME_MAX = 120
 # An admin may move an account between these; pending and rejected accounts are decided in the
 # verification queue, where the email confirmation and the coordinator's check happen.
@@ -99,23 +100,31 @@ def create_area(name: str, *, by: User, ip: str | None) -> Area:
     return area
 
 
-def update_area_settings(area: Area, *, contact_target: int, distinct_providers: bool, by: User,
-                         ip: str | None) -> bool:
-    """Change how an area counts toward its target. Returns False if nothing changed."""
+def update_area_settings(area: Area, *, contact_target: int, distinct_providers: bool, proposal_expiry_days: int,
+                         by: User, ip: str | None) -> bool:
+    """Change how an area counts toward its target and how long proposals wait. Returns False if nothing changed."""
     if contact_target is None or not CONTACT_TARGET_MIN <= contact_target <= CONTACT_TARGET_MAX:
         raise ValidationFailed(
             f"The target must be a whole number from {CONTACT_TARGET_MIN} to {CONTACT_TARGET_MAX}.",
             field="contact_target",
+        )
+    if proposal_expiry_days is None or not EXPIRY_DAYS_MIN <= proposal_expiry_days <= EXPIRY_DAYS_MAX:
+        raise ValidationFailed(
+            f"The number of days must be a whole number from {EXPIRY_DAYS_MIN} to {EXPIRY_DAYS_MAX}.",
+            field="proposal_expiry_days",
         )
     changes = []
     if contact_target != area.contact_target:
         changes.append(f"contact_target: {area.contact_target} → {contact_target}")
     if bool(distinct_providers) != area.distinct_providers:
         changes.append(f"distinct_providers: {_on_off(area.distinct_providers)} → {_on_off(distinct_providers)}")
+    if proposal_expiry_days != area.proposal_expiry_days:
+        changes.append(f"proposal_expiry_days: {area.proposal_expiry_days} → {proposal_expiry_days}")
     if not changes:
         return False
     area.contact_target = contact_target
     area.distinct_providers = bool(distinct_providers)
+    area.proposal_expiry_days = proposal_expiry_days
     audit.record("area.update", actor=by, ip=ip, target=area, area_id=area.id, detail="; ".join(changes))
     db.session.commit()
     return True
