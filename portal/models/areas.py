@@ -1,7 +1,7 @@
 """Areas: a borough or district that groups organisations and scopes what a coordinator sees."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import JSON, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -22,6 +22,8 @@ class Area(db.Model):
     distinct_providers: Mapped[bool] = mapped_column(default=False)
     # Proposals nobody has decided on expire after this many days (issue 3/6).
     proposal_expiry_days: Mapped[int] = mapped_column(default=14)
+    # The area's overrides of the matching weights (portal/matching/weights.py); None = the defaults.
+    matching_weights: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisations: Mapped[list["Organisation"]] = relationship(back_populates="area")  # noqa: F821

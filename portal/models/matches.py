@@ -51,6 +51,7 @@ class Match(db.Model):
         Index("ix_matches_session_starts_at", "session_starts_at"),
         Index("ix_matches_offer_status", "offer_id", "status"),
         Index("ix_matches_request_status", "request_id", "status"),
+        Index("ix_matches_auto_approve_at", "auto_approve_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +81,12 @@ class Match(db.Model):
     reminded_week_at: Mapped[datetime | None]
     reminded_day_at: Mapped[datetime | None]
     no_show_side: Mapped[str | None] = mapped_column(String(16))  # 'provider' or 'school'
+    # Auto-approval: when this proposal will be approved without a coordinator (None = it waits for one).
+    # A coordinator stepping in (approve, reject, change, hold) clears it.
+    auto_approve_at: Mapped[datetime | None]
+    # The provider confirms from its side that the session was delivered (4/6).
+    delivery_confirmed_at: Mapped[datetime | None]
+    delivery_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     offer: Mapped["Offer"] = relationship(back_populates="matches")  # noqa: F821
     request: Mapped["SchoolRequest"] = relationship(back_populates="matches")  # noqa: F821

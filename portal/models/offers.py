@@ -29,6 +29,7 @@ class Offer(YearGroupsMixin, db.Model):
         CheckConstraint("allocated >= 0 AND allocated <= capacity", name="allocated_within_capacity"),
         CheckConstraint("starts_on <= ends_on", name="dates_in_order"),
         CheckConstraint("max_travel_miles IS NULL OR max_travel_miles >= 0", name="travel_not_negative"),
+        CheckConstraint("auto_approve_delay_days BETWEEN 0 AND 42", name="auto_approve_delay_range"),
         Index("ix_offers_browse", "status", "area_id", "ends_on"),
     )
 
@@ -43,6 +44,10 @@ class Offer(YearGroupsMixin, db.Model):
     delivery: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=OfferStatus.DRAFT)
     open_to_all_areas: Mapped[bool] = mapped_column(default=False)
+    # Auto-approval (3/6): proposals meeting every criterion are approved without a coordinator, at once or
+    # this many days after they were made, unless a coordinator steps in first (services/auto_approval.py).
+    auto_approve: Mapped[bool] = mapped_column(default=False)
+    auto_approve_delay_days: Mapped[int] = mapped_column(Integer, default=0)
 
     # Capacity in the type's unit (catalogue.Unit): sessions × per_session pupils, or places, or classes.
     sessions: Mapped[int] = mapped_column(Integer, default=1)
