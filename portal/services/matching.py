@@ -10,7 +10,7 @@ A run replaces the area's earlier unapproved engine proposals: in one write tran
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
@@ -27,7 +27,8 @@ from portal.matching import (
     YearFigures,
     solve,
 )
-from portal.matching.model import NEED_NO_CONTACTS
+from portal.matching.model import NEED_BELOW_FOUR, NEED_NO_CONTACTS
+from portal.matching.weights import Weights
 from portal.models import (
     HOLDS_CAPACITY,
     LIVE,
@@ -39,6 +40,8 @@ from portal.models import (
     Offer,
     OfferStatus,
     Organisation,
+    Pupil,
+    PupilStatus,
     RequestStatus,
     SchoolRequest,
     SchoolYearSize,
@@ -61,6 +64,11 @@ def area_named(name: str) -> Area:
     if area is None:
         raise NotFound(f"There is no area called {name.strip()!r}.")
     return area
+
+
+def area_weights(area: Area) -> Weights:
+    """The defaults with the area's overrides laid over them (set on the admin's area page)."""
+    return Weights.from_dict(area.matching_weights or {})
 
 
 def _replaceable(area: Area):
@@ -126,7 +134,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     )
 
     school_ids = {r.school_id for r in requests}
-    schools = _schools(select(SchoolRequest.school_id).where(*live), school_ids)
+    schools, any_roster = _schools(select(SchoolRequest.school_id).where(*live), school_ids, area.contact_target)
     offer_ids = {o.id for o in offers}
     provider_ids = {o.provider_id for o in offers}
     held = tuple(Held(school_id, offer_id, units) for (school_id, offer_id), units in sorted(held_by_pair.items())
@@ -146,7 +154,8 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
 
     return Instance(
         today=today, offers=offers, requests=requests, schools=schools, history=history, held=held,
-        need_basis=NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
+        need_basis=NEED_BELOW_FOUR if any_roster else NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
+        weights=area_weights(area),
         type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
         label=f"{area.name} on {today.isoformat()}",
     )
@@ -157,24 +166,39 @@ def _unit(offer_type: str) -> Unit:
     return kind.unit if kind else Unit.PUPILS
 
 
-def _schools(with_requests, school_ids: set[int]) -> tuple[SchoolInput, ...]:
-    """The schools with live requests: their location and, per year group, their pupils."""
+def _schools(with_requests, school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...], bool]:
+    """The schools with live requests: their location and, per year group, their pupils, how many are below the
+    area's target and how many of those are at risk. A school with a roster (4/6) is read from its pupils'
+    kept contact totals; one without falls back to its pupils per year group, none of whom has a recorded
+    contact. Also says whether any school had a roster (the instance's need basis)."""
     if not school_ids:
-        return ()
+        return (), False
     years: dict[int, list[YearFigures]] = defaultdict(list)
+    for school_id, year, pupils, below, at_risk in db.session.execute(
+        select(Pupil.school_id, Pupil.year_group, func.count(),
+               func.sum(case((Pupil.contacts < target, 1), else_=0)),
+               func.sum(case(((Pupil.contacts < target) & Pupil.at_risk.is_(True), 1), else_=0)))
+        .where(Pupil.school_id.in_(with_requests), Pupil.status == PupilStatus.ON_ROLL)
+        .group_by(Pupil.school_id, Pupil.year_group)
+        .order_by(Pupil.school_id, Pupil.year_group)
+    ):
+        years[school_id].append(YearFigures(year=year, pupils=int(pupils), below_target=int(below or 0),
+                                            at_risk=int(at_risk or 0)))
+    with_roster = set(years)
     for school_id, year, pupils in db.session.execute(
         select(SchoolYearSize.school_id, SchoolYearSize.year_group, SchoolYearSize.pupils)
         .where(SchoolYearSize.school_id.in_(with_requests))
         .order_by(SchoolYearSize.school_id, SchoolYearSize.year_group)
     ):
-        # Until counting (4/6) exists, every pupil counts as "without contacts" (need_basis no_contacts).
-        years[school_id].append(YearFigures(year=year, pupils=pupils, below_target=pupils, at_risk=0))
+        if school_id not in with_roster:
+            years[school_id].append(YearFigures(year=year, pupils=pupils, below_target=pupils, at_risk=0))
     rows = db.session.execute(
         select(Organisation.id, Organisation.latitude, Organisation.longitude)
         .where(Organisation.id.in_(with_requests)).order_by(Organisation.id)
     ).all()
-    return tuple(SchoolInput(id=r.id, latitude=r.latitude, longitude=r.longitude, years=tuple(years[r.id]))
-                 for r in rows if r.id in school_ids)
+    schools = tuple(SchoolInput(id=r.id, latitude=r.latitude, longitude=r.longitude, years=tuple(years[r.id]))
+                    for r in rows if r.id in school_ids)
+    return schools, bool(with_roster & school_ids)
 
 
 def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
