@@ -17,7 +17,7 @@ whenever a register is recorded or corrected, or an area's rules change.
 """
 from datetime import date
 
-from portal.models import Area, Organisation
+from portal.models import Area, Organisation, Pupil
 
 FIRST_COUNTED_YEAR = 7  # counting toward the target starts in Year 7
 COLLEGE_PHASE = "college"
@@ -57,3 +57,11 @@ def buckets(area: Area) -> list[int]:
 
 def bucket_label(bucket: int, area: Area) -> str:
     return f"{bucket}+" if bucket >= target(area) else str(bucket)
+
+
+def who_to_send_order():
+    """'Who to send' (product.md): furthest from the target first, at-risk and disadvantaged pupils before
+    others, then the longest since their last contact (never contacted first); the reference breaks ties so
+    the order is stable. An ORDER BY for a select over Pupil."""
+    return (Pupil.contacts.asc(), Pupil.at_risk.desc(), Pupil.disadvantaged.desc(),
+            Pupil.last_contact_on.is_(None).desc(), Pupil.last_contact_on.asc(), Pupil.reference.asc())
