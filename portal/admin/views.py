@@ -2,12 +2,20 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.admin.forms import AreaForm, AreaSettingsForm, UserEditForm, UserSearchForm
+from portal.admin.forms import (
+    AreaForm,
+    AreaSettingsForm,
+    AreaWeightsForm,
+    ResetWeightsForm,
+    UserEditForm,
+    UserSearchForm,
+)
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.forms.fields import attach_error
+from portal.matching.weights import DEFAULT_WEIGHTS
 from portal.models import Area, User, UserStatus
-from portal.services import admin
+from portal.services import admin, matching
 from portal.vocab import ROLE_LABELS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -53,6 +61,33 @@ def area_edit(area_id: int):
             flash(f"Settings for {area.name} saved." if changed else "Nothing changed.", "success")
             return redirect(url_for("admin.area_edit", area_id=area.id))
     return render_template("admin/area_edit.html", form=form, area=area)
+
+
+@bp.route("/areas/<int:area_id>/weights", methods=["GET", "POST"])
+def area_weights(area_id: int):
+    """Tune how matching values a pairing in one area; only what differs from the defaults is stored.
+    "Reset to defaults" (action=reset) asks for confirmation first."""
+    area = db.get_or_404(Area, area_id)
+    if request.method == "POST" and request.form.get("action") == "reset":
+        reset = ResetWeightsForm()
+        if not (reset.validate_on_submit() and reset.confirmed.data):
+            return render_template("admin/area_weights_reset.html", form=reset, area=area)
+        changes = admin.set_area_weights(area, {}, by=current_user, ip=request.remote_addr)
+        flash(f"{area.name} uses the default weights again." if changes else "Nothing changed.", "success")
+        return redirect(url_for("admin.area_weights", area_id=area.id))
+    form = AreaWeightsForm.for_weights(matching.area_weights(area))
+    if form.validate_on_submit():
+        try:
+            changes = admin.set_area_weights(area, form.values(), by=current_user, ip=request.remote_addr)
+        except admin.WeightsInvalid as error:
+            for field, message in error.problems.items():
+                attach_error(form, PortalError(message, field=field or None))
+        else:
+            flash(f"Matching weights for {area.name} saved." if changes else "Nothing changed.", "success")
+            return redirect(url_for("admin.area_weights", area_id=area.id))
+    return render_template("admin/area_weights.html", form=form, area=area,
+                           overridden=sorted(area.matching_weights or {}),
+                           default_tiers=admin.weight_text("load_tiers", DEFAULT_WEIGHTS.load_tiers))
 
 
 @bp.get("/users")

@@ -21,7 +21,7 @@ from portal.matches.forms import (
     ScheduleForm,
 )
 from portal.models import Area, Match, MatchStatus
-from portal.services import match_lifecycle, matches, matching
+from portal.services import auto_approval, match_lifecycle, matches, matching
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("matches", __name__)
@@ -94,6 +94,24 @@ def approve_many():
         return _back()
     summary = matches.approve_matches(form.match_ids.data, by=current_user, ip=request.remote_addr)
     flash(f"{summary.message}.", "success" if not summary.refused else "warning")
+    return _back()
+
+
+@bp.post("/matches/<int:match_id>/hold")
+def hold(match_id: int):
+    """Hold a proposal for review: it no longer approves itself (its offer opted in) and waits for a decision."""
+    match = _load(match_id)
+    label = matches.match_label(match)
+    try:
+        held = auto_approval.hold(match, by=current_user, ip=request.remote_addr)
+    except PortalError as error:
+        flash(f"{label} was not held. {error.message}", "danger")
+    else:
+        flash(f"{label} is held for your review: it will not approve itself." if held else
+              f"{label} was not waiting to approve itself: it already waits for a decision.",
+              "success" if held else "info")
+    if request.args.get("next") == "match":
+        return _to_match(match)
     return _back()
 
 
@@ -176,6 +194,8 @@ def view(match_id: int):
     """One match for the provider, the school and the area's coordinators: facts, session, history, actions."""
     match = _load_involved(match_id)
     return render_template("matches/view.html", match=match, label=matches.match_label(match),
+                           auto_approval=auto_approval.waiting_text(match, match.offer),
+                           can_hold=policy.can_decide_match(current_user, match),
                            facts=match_lifecycle.facts(match), acceptance=match_lifecycle.acceptance(match),
                            session=match_lifecycle.session_facts(match), history=match_lifecycle.history(match),
                            actions=match_lifecycle.actions_for(current_user, match))

@@ -62,6 +62,19 @@ def chord_miles(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(square) / 2))
 
 
+def _pair_miles(r_unit: np.ndarray, rows: np.ndarray, repeats: np.ndarray, o_unit: np.ndarray,
+                o: np.ndarray) -> np.ndarray:
+    """chord_miles between each row's request (repeated `repeats` times) and offers `o`, without building the
+    (3, n) copies: the same arithmetic in the same order, so the same miles to the last bit."""
+    square = np.zeros(len(o))
+    for axis in range(3):
+        step = np.repeat(r_unit[axis][rows], repeats)
+        step -= o_unit[axis][o]
+        step *= step
+        square += step
+    return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(square) / 2))
+
+
 def points(value) -> np.ndarray:
     """Points to the solver's integers: × SCALE, rounded half to even (np.rint), the same everywhere."""
     return np.rint(np.asarray(value, dtype=np.float64) * SCALE).astype(np.int64)
@@ -351,9 +364,7 @@ def _pairs(a: _Arrays) -> _Pairs:
             r, o = np.repeat(row_r[rows], c), order[pos]
             del pos
             if person:
-                u = np.stack([np.repeat(a.r_unit[axis][row_r[rows]], c) for axis in range(3)])
-                miles = chord_miles(u, a.o_unit[:, o])
-                del u
+                miles = _pair_miles(a.r_unit, row_r[rows], c, a.o_unit, o)
                 ok = np.where(np.isnan(miles), np.isinf(a.r_limit[r]) & np.isinf(a.o_limit[o]),
                               (miles <= a.r_limit[r]) & (miles <= a.o_limit[o]))
                 r, o, miles = r[ok], o[ok], miles[ok]

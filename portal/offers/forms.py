@@ -159,6 +159,18 @@ class OfferForm(FlaskForm):
         description="The person responsible for safeguarding during the activity: their name and a phone "
                     "number or email address.",
     )
+    auto_approve = BooleanField(
+        "Approve proposals for this offer automatically when they meet every criterion",
+        description="A proposal is then approved without waiting for a coordinator when the school and your "
+                    "organisation are verified, it is for all the pupils the school still needs, in a sector the "
+                    "school asked for, and within this offer's places, dates and year groups. A coordinator can "
+                    "still step in first.",
+    )
+    auto_approve_delay_days = WholeNumberField(
+        "After how many days (0 = at once)",
+        description=f"From 0 to {offers.AUTO_APPROVE_MAX_DAYS} days after the proposal is made: a delay gives "
+                    "the coordinator time to look first.",
+    )
     publish = SubmitField("Save and publish")
 
     original: Offer | None = None  # the stored offer, when editing
@@ -191,6 +203,7 @@ class OfferForm(FlaskForm):
         """A new offer's starting values: the type's usual delivery and the provider's safeguarding contact."""
         self.delivery.data = str(self.kind.default_delivery)
         self.safeguarding_contact.data = provider.safeguarding_contact
+        self.auto_approve_delay_days.data = 0
 
     def load(self, offer: Offer) -> None:
         """Fill the form from the stored offer (a GET, not a submission)."""

@@ -8,7 +8,7 @@ from portal.errors import PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Offer, OfferStatus, Organisation, OrgKind
 from portal.offers.forms import OfferFilterForm, OfferTypeForm, ProviderChoiceForm, StatusForm, offer_form
-from portal.services import offers
+from portal.services import offer_matches, offers
 from portal.vocab import Role
 
 bp = Blueprint("offers", __name__)
@@ -92,7 +92,8 @@ def create():
 
 @bp.get("/offers/<int:offer_id>")
 def view(offer_id: int):
-    """An offer's details; its managers get the buttons that fit its status, careers leads a request link."""
+    """An offer's details; its managers get the buttons that fit its status, careers leads a request link.
+    Below, the offer's matches the viewer may see (a careers lead: their own school's only), newest first."""
     offer = db.get_or_404(Offer, offer_id)
     if not policy.can_see_offer(current_user, offer):
         abort(403)
@@ -104,6 +105,7 @@ def view(offer_id: int):
         "offers/view.html", offer=offer, page=offers.describe(offer, for_manager=can_manage),
         can_edit=can_manage and offer.status != OfferStatus.CLOSED, can_duplicate=can_manage,
         actions=offers.available_actions(offer) if can_manage else [], can_request=can_request,
+        matches=offer_matches.for_offer(current_user, offer, page=request.args.get("page", 1, type=int)),
     )
 
 

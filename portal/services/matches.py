@@ -18,7 +18,7 @@ and expiring a request (services.school_requests) take the request's row before 
 """
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,7 @@ from portal.models import (
     UserStatus,
     utcnow,
 )
-from portal.services import audit, browse, mail, match_transitions
+from portal.services import audit, auto_approval, browse, mail, match_transitions
 from portal.services.db_locks import write_transaction
 from portal.services.proposals import origin_label
 from portal.services.school_requests import (
@@ -63,6 +63,9 @@ SORTS = {
 DEFAULT_SORT = "newest"
 
 _offers = Offer.__table__
+_matches = Match.__table__
+AUTO_NOTE = "auto-approved: the offer opted in"
+NOT_DUE = "not due"  # NotApprovable.short when an auto-approval finds a coordinator stepped in first
 
 
 class NotApprovable(InvalidState):
@@ -132,6 +135,7 @@ class QueueRow:
     created: str
     created_iso: str
     label: str  # "Engineering talk for Burnley High", for buttons read out of context
+    auto_approval: str = ""  # "Approves itself on 3 March 2027" when its offer opted in, else ""
 
 
 def value_label(score: float | None) -> str:
@@ -171,6 +175,7 @@ def queue_rows(matches: list[Match], viewer: User) -> list[QueueRow]:
             created=browse.day(match.created_at.date()),
             created_iso=match.created_at.isoformat(),
             label=match_label(match),
+            auto_approval=auto_approval.waiting_text(match, match.offer),
         )
         for match in matches
     ]
@@ -318,22 +323,46 @@ class Approval:
     already: bool  # it was approved before (by someone else, or a second press): nothing changed
 
 
-def approve_match(match: Match, *, by: User, ip: str | None = None, today: date | None = None) -> Approval:
+def _move_if_due(match_id: int, due_by: datetime) -> bool:
+    """The auto-approval's move: only while the match is proposed and still due to approve itself by `due_by`
+    (a coordinator's hold, reject, change or approval clears auto_approve_at, so theirs wins)."""
+    result = db.session.execute(
+        update(_matches)
+        .where(_matches.c.id == match_id, _matches.c.status == MatchStatus.PROPOSED,
+               _matches.c.auto_approve_at.is_not(None), _matches.c.auto_approve_at <= due_by)
+        .values(status=MatchStatus.APPROVED, auto_approve_at=None, updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def approve_match(match: Match, *, by: User | None, ip: str | None = None, today: date | None = None,
+                  due_by: datetime | None = None) -> Approval:
     """Approve a proposed match and take its places on the offer, or refuse and change nothing. Commits once.
 
     Idempotent: approving a match that is already approved (or further on) changes nothing and says so.
+    `by=None` is the portal itself auto-approving (services.auto_approval.run_due, which has checked the
+    criteria): it needs `due_by`, and moves the match only while its auto_approve_at is set and not after it.
     """
     today = today or date.today()
-    _check_may_decide(match, by)
+    system = by is None
+    if system and due_by is None:
+        raise ValueError("an auto-approval needs due_by")
+    if not system:
+        _check_may_decide(match, by)
     with write_transaction():
         school_request = _lock_request(match.request_id)
-        moved = _move(match.id, MatchStatus.PROPOSED, MatchStatus.APPROVED)
+        if system:
+            moved = _move_if_due(match.id, due_by)
+        else:
+            moved = _move(match.id, MatchStatus.PROPOSED, MatchStatus.APPROVED, auto_approve_at=None)
         db.session.refresh(match)  # the status and allocation as they are now, under the lock
         if not moved:
             status = match.status
             db.session.rollback()
             if status in HOLDS_CAPACITY:
                 return Approval(match, already=True)
+            if system and status == MatchStatus.PROPOSED:
+                raise NotApprovable("A coordinator stepped in first: it waits for them.", short=NOT_DUE)
             raise NotApprovable(f"This match is {match_status_label(status).lower()}, so it cannot be approved.",
                                 short="no longer proposed")
 
@@ -351,12 +380,14 @@ def approve_match(match: Match, *, by: User, ip: str | None = None, today: date 
             raise NotApprovable("This offer's dates have passed.", short="offer ended")
         _take_places(offer, match.allocation)
 
-        _record(match, MatchStatus.PROPOSED, MatchStatus.APPROVED, by=by, note=None)
+        _record(match, MatchStatus.PROPOSED, MatchStatus.APPROVED, by=by, note=AUTO_NOTE if system else None)
         refresh_request_status(school_request)
-        audit.record("match.approve", actor=by, ip=ip, target=match, area_id=match.area_id,
+        audit.record("match.auto_approved" if system else "match.approve", actor=by, ip=ip, target=match,
+                     area_id=match.area_id,
                      detail=f"offer {offer.id} for request {school_request.id}: {match.allocation} "
                             f"({offer.allocated} of {offer.capacity} now allocated)")
-        _mail_both_sides(match, "match_approved", f"Approved: {offer.title} for {school_request.school.name}")
+        _mail_both_sides(match, "match_approved", f"Approved: {offer.title} for {school_request.school.name}",
+                         auto=system)
         db.session.commit()
     return Approval(match, already=False)
 
@@ -368,7 +399,7 @@ def reject_match(match: Match, *, by: User, reason: str, ip: str | None = None) 
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         raise ValidationFailed(f"Give a reason of {REASON_MIN} to {REASON_MAX} characters.", field="reason")
     with write_transaction():
-        moved = _move(match.id, MatchStatus.PROPOSED, MatchStatus.REJECTED)
+        moved = _move(match.id, MatchStatus.PROPOSED, MatchStatus.REJECTED, auto_approve_at=None)
         db.session.refresh(match)
         if not moved:
             raise InvalidState(f"This match is {match_status_label(match.status).lower()}: there is nothing to "
@@ -404,7 +435,8 @@ def change_allocation(match: Match, allocation: int, *, by: User, ip: str | None
             raise ValidationFailed(limit.hint(), field="allocation")
         if allocation == old:
             return match
-        if not _move(match.id, MatchStatus.PROPOSED, MatchStatus.PROPOSED, allocation=allocation):
+        if not _move(match.id, MatchStatus.PROPOSED, MatchStatus.PROPOSED, allocation=allocation,
+                     auto_approve_at=None):
             raise InvalidState("This match was decided by someone else meanwhile.")
         db.session.refresh(match)
         _record(match, MatchStatus.PROPOSED, MatchStatus.PROPOSED, by=by,

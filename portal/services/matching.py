@@ -7,10 +7,12 @@ file and `flask match solve` can re-run it offline (docs/matching.md, "The insta
 A run replaces the area's earlier unapproved engine proposals: in one write transaction they move to cancelled
 (with their history row) and the new proposals are stored, each with its first history row.
 """
+import functools
+import json
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Text, case, cast, func, insert, select, update
 
 from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
@@ -46,8 +48,9 @@ from portal.models import (
     SchoolRequest,
     SchoolYearSize,
     User,
+    utcnow,
 )
-from portal.services import audit, match_transitions
+from portal.services import audit, auto_approval
 from portal.services.db_locks import write_transaction
 from portal.vocab import SECTORS
 
@@ -56,6 +59,7 @@ LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
 HISTORY_STATUSES = tuple(HOLDS_CAPACITY | {MatchStatus.PROPOSED})
 REPLACED_NOTE = "replaced by a new matching run"
 PROPOSED_NOTE = "proposed by matching"
+_matches, _events = Match.__table__, MatchEvent.__table__
 
 
 def area_named(name: str) -> Area:
@@ -101,9 +105,9 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
 
     live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
     request_rows = db.session.execute(
-        select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, SchoolRequest.wanted_types,
-               SchoolRequest.sectors, SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
-               SchoolRequest.ends_on, SchoolRequest.deliveries, SchoolRequest.created_at,
+        select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, _text(SchoolRequest.wanted_types),
+               _text(SchoolRequest.sectors), SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
+               SchoolRequest.ends_on, _text(SchoolRequest.deliveries), SchoolRequest.created_at,
                SchoolRequest.max_travel_miles, SchoolRequest.keep_together)
         .join(Organisation, Organisation.id == SchoolRequest.school_id)
         .where(*live, Organisation.area_id == area.id)
@@ -124,9 +128,9 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
 
     requests = tuple(
         RequestInput(
-            id=r.id, school_id=r.school_id, area_id=r.area_id, wanted_types=tuple(r.wanted_types or ()),
-            sectors=tuple(r.sectors or ()), year_mask=r.year_mask, pupils=r.pupils, starts_on=r.starts_on,
-            ends_on=r.ends_on, deliveries=tuple(r.deliveries or ()), created_on=r.created_at.date(),
+            id=r.id, school_id=r.school_id, area_id=r.area_id, wanted_types=_codes(r.wanted_types),
+            sectors=_codes(r.sectors), year_mask=r.year_mask, pupils=r.pupils, starts_on=r.starts_on,
+            ends_on=r.ends_on, deliveries=_codes(r.deliveries), created_on=r.created_at.date(),
             held=held_by_request.get(r.id, 0), max_travel_miles=r.max_travel_miles,
             keep_together=bool(r.keep_together),
         )
@@ -159,6 +163,16 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
         type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
         label=f"{area.name} on {today.isoformat()}",
     )
+
+
+def _text(column):
+    """A JSON list column read as its text: the few distinct values are parsed once each (_codes), not per row."""
+    return cast(column, Text).label(column.key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _codes(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text) or ()) if text else ()
 
 
 def _unit(offer_type: str) -> Unit:
@@ -216,11 +230,7 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
         return solve(build_instance(area, today=today)), 0
     with write_transaction():
         result = solve(build_instance(area, today=today))
-        replaced = 0
-        for match in list(db.session.scalars(select(Match).where(_replaceable(area)).order_by(Match.id))):
-            if match_transitions.move_and_record(match, MatchStatus.PROPOSED, MatchStatus.CANCELLED, by=by,
-                                                 note=REPLACED_NOTE):
-                replaced += 1
+        replaced = _replace_proposals(area, by)
 
         request_ids = {p.request_id for p in result.proposals}
         taken: set[tuple[int, int]] = set()
@@ -237,19 +247,19 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
             ).all())
 
         stored = skipped = 0
+        rows = []
         for proposal in result.proposals:
             if (proposal.offer_id, proposal.request_id) in taken:
                 skipped += 1
                 continue
-            match = Match(
+            rows.append(dict(
                 offer_id=proposal.offer_id, request_id=proposal.request_id, area_id=area_of[proposal.request_id],
                 allocation=proposal.allocation, status=MatchStatus.PROPOSED, origin=MatchOrigin.ENGINE,
                 score=proposal.value, reasons=" · ".join(proposal.reasons), created_by_id=getattr(by, "id", None),
-            )
-            match.events.append(MatchEvent(actor_id=getattr(by, "id", None), from_status=None,
-                                           to_status=MatchStatus.PROPOSED, note=PROPOSED_NOTE))
-            db.session.add(match)
+            ))
             stored += 1
+        new = _insert_proposals(area, rows, by)
+        due_now = auto_approval.schedule_all(new)  # proposals for offers opted in to auto-approval
 
         totals = result.totals
         audit.record(
@@ -259,8 +269,47 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
                     f"{totals.units_needed} units placed, total value {totals.total_value:g}"),
         )
         db.session.commit()
+    if due_now:
+        auto_approval.run_due(only=due_now)
     return result, stored
 
+
+def _replace_proposals(area: Area, by: User | None) -> int:
+    """Cancel the area's engine proposals still waiting, each with its history row: one conditional UPDATE (a
+    proposal someone approved meanwhile no longer matches its WHERE and stays as they left it), one bulk insert.
+    Core statements, not ORM objects: a run replaces thousands."""
+    now = utcnow()
+    moved = sorted(db.session.scalars(
+        update(_matches).where(_replaceable(area)).values(status=MatchStatus.CANCELLED, updated_at=now)
+        .returning(_matches.c.id)))
+    if not moved:
+        return 0
+    db.session.execute(insert(_events), [
+        {"match_id": match_id, "actor_id": getattr(by, "id", None), "from_status": MatchStatus.PROPOSED,
+         "to_status": MatchStatus.CANCELLED, "note": REPLACED_NOTE, "at": now} for match_id in moved])
+    gone = set(moved)
+    for obj in list(db.session.identity_map.values()):  # copies loaded earlier re-read their new status
+        if isinstance(obj, Match) and obj.id in gone:
+            db.session.expire(obj, ["status", "updated_at"])
+    return len(moved)
+
+
+def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Match]:
+    """Store the new proposals and their first history rows with two bulk inserts. Returns, as objects, those
+    whose offer opted in to auto-approval (the only ones auto_approval looks at), in id order."""
+    if not rows:
+        return []
+    now = utcnow()
+    ids = sorted(db.session.scalars(insert(_matches).returning(_matches.c.id),
+                                    [{**row, "created_at": now, "updated_at": now} for row in rows]))
+    db.session.execute(insert(_events), [
+        {"match_id": match_id, "actor_id": getattr(by, "id", None), "from_status": None,
+         "to_status": MatchStatus.PROPOSED, "note": PROPOSED_NOTE, "at": now} for match_id in ids])
+    wanted = set(ids)
+    return [match for match in db.session.scalars(
+        select(Match).join(Offer, Offer.id == Match.offer_id)
+        .where(Match.area_id == area.id, Match.id.between(ids[0], ids[-1]), Offer.auto_approve.is_(True))
+        .order_by(Match.id)) if match.id in wanted]
 
 
 def areas_for(user) -> list[Area]:

@@ -55,7 +55,9 @@ COMMON_FIELDS = (
     "title", "description", "sector", "delivery", "open_to_all_areas", "sessions", "per_session", "capacity",
     "starts_on", "ends_on", "year_groups", "max_travel_miles", "accessibility_notes",
     "supervised_throughout", "risk_assessment_done", "liability_insurance", "safeguarding_contact",
+    "auto_approve", "auto_approve_delay_days",
 )
+AUTO_APPROVE_MAX_DAYS = 42  # the CHECK on offers.auto_approve_delay_days
 DETAIL_FIELDS = tuple(DETAIL_LABELS)
 
 # The four declarations, with what publishing asks for when one is missing.
@@ -159,8 +161,11 @@ def clean_values(kind: OfferType, values: Mapping[str, Any]) -> dict[str, Any]:
     clean["description"] = clean["description"] or ""
     clean["accessibility_notes"] = clean["accessibility_notes"] or None
     clean["safeguarding_contact"] = clean["safeguarding_contact"] or None
-    for flag in ("open_to_all_areas", "supervised_throughout", "risk_assessment_done", "liability_insurance"):
+    for flag in ("open_to_all_areas", "supervised_throughout", "risk_assessment_done", "liability_insurance",
+                 "auto_approve"):
         clean[flag] = bool(clean[flag])
+    if clean["auto_approve_delay_days"] is None and not clean["auto_approve"]:
+        clean["auto_approve_delay_days"] = 0  # blank and not opted in: nothing to wait for
     clean["year_groups"] = sorted({int(y) for y in clean["year_groups"] or ()})
     if kind.unit == Unit.PUPILS:
         sessions, per_session = clean["sessions"], clean["per_session"]
@@ -225,6 +230,13 @@ def offer_problems(
         problem("max_travel_miles", f"Enter a distance from 1 to {MAX_TRAVEL_MILES:,} miles.")
 
     _detail_problems(kind, values, today, original, problem)
+
+    delay = values.get("auto_approve_delay_days")
+    if delay is None:
+        problem("auto_approve_delay_days", f"Enter how many days to wait, from 0 (at once) to "
+                                           f"{AUTO_APPROVE_MAX_DAYS}.")
+    elif not 0 <= delay <= AUTO_APPROVE_MAX_DAYS:
+        problem("auto_approve_delay_days", f"Enter a number of days from 0 (at once) to {AUTO_APPROVE_MAX_DAYS}.")
 
     if publishing:
         if kind.needs_safeguarding_to_publish:
@@ -590,6 +602,14 @@ class OfferPage:
     safeguarding: list[tuple[str, str]] = field(default_factory=list)
 
 
+def auto_approval_text(offer: Offer) -> str:
+    if not offer.auto_approve:
+        return "No: a coordinator approves each proposal"
+    days = offer.auto_approve_delay_days
+    when = "at once" if not days else f"{days} day{'' if days == 1 else 's'} after they are made"
+    return f"Yes: proposals that meet every criterion are approved {when}, unless a coordinator steps in"
+
+
 def describe(offer: Offer, *, for_manager: bool = False) -> OfferPage:
     """Everything about the offer; counts of other schools' requests only for its managers."""
     kind = catalogue.offer_type(offer.type)
@@ -614,6 +634,7 @@ def describe(offer: Offer, *, for_manager: bool = False) -> OfferPage:
          else f"Schools in {offer.provider.area.name}"),
         ("Accessibility and SEND", offer.accessibility_notes or "None given"),
         ("Counts toward four encounters", "Yes" if kind.counts_toward_target else "No"),
+        ("Auto-approval", auto_approval_text(offer)),
     ]
     if for_manager:
         counts = match_counts([offer.id]).get(offer.id, MatchCounts())

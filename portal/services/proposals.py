@@ -28,7 +28,7 @@ from portal.models import (
     UserStatus,
 )
 from portal.models.year_groups import describe, to_mask
-from portal.services import audit, browse, mail
+from portal.services import audit, auto_approval, browse, mail
 from portal.services.school_requests import held_allocation, refresh_request_status
 from portal.vocab import Role
 
@@ -191,8 +191,16 @@ def request_offer(offer: Offer, asked: OfferRequest, *, by: User, ip: str | None
     for contact in _active_members(offer.provider_id, Role.PROVIDER):
         mail.queue_mail(contact.email, f"{school.name} has requested {offer.title}", "offer_requested",
                         name=contact.name, **context)
+    auto_approval.schedule(match)
     db.session.commit()
+    _auto_approve_at_once(match)
     return match
+
+
+def _auto_approve_at_once(match: Match) -> None:
+    """An offer opted in to auto-approval with no delay: approve the new proposal now (its own transaction)."""
+    if auto_approval.is_due_now(match):
+        auto_approval.run_due(only=[match.id])
 
 
 # --- a provider offers to meet a request -------------------------------------------------------------------------
@@ -284,5 +292,7 @@ def offer_to_meet(school_request: SchoolRequest, proposal: MeetingOffer, *, by: 
     for lead in _active_members(school.id, Role.CAREERS_LEAD):
         mail.queue_mail(lead.email, f"{provider.name} has offered {offer.title} for your request",
                         "offer_made", name=lead.name, **context)
+    auto_approval.schedule(match)
     db.session.commit()
+    _auto_approve_at_once(match)
     return match
