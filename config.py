@@ -30,6 +30,9 @@ def _bool(name: str, default: bool = False) -> bool:
 
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "development-only-not-secret")
+    # Keys the hash of a school's own pupil identifier (services/pupils.py). Unset, it is derived from SECRET_KEY;
+    # set it separately so rotating SECRET_KEY does not make every pupil look new on the next import.
+    PUPIL_ID_KEY = os.environ.get("PUPIL_ID_KEY")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -102,6 +105,13 @@ class ProductionConfig(Config):
                 "SECRET_KEY is missing or weak: set it to at least "
                 f"{MIN_SECRET_KEY_LENGTH} random characters, e.g. "
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        pupil_key = config.get("PUPIL_ID_KEY") or ""
+        if pupil_key.lower() in WEAK_SECRET_KEYS or len(pupil_key) < MIN_SECRET_KEY_LENGTH or len(set(pupil_key)) < 10:
+            raise RuntimeError(
+                "PUPIL_ID_KEY is missing or weak: set it to at least "
+                f"{MIN_SECRET_KEY_LENGTH} random characters (and keep it: changing it makes every pupil look new "
+                "on the next roster import)."
             )
 
 

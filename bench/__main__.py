@@ -1,9 +1,18 @@
-"""`python -m bench`: run the benchmarks (the browse page, then the matching engine);
-`python -m bench matching [region|england]` runs only the matching engine's."""
+"""`python -m bench`: run the benchmarks (the browse page, the matching engine, the progress pages);
+`python -m bench matching [region|england]` runs only the matching engine's;
+`python -m bench matching-db [--sqlite-only]` only matching a region end to end (database in, proposals stored);
+`python -m bench progress [--quick]` only the progress pages';
+`python -m bench roster [--sqlite-only]` only the 5,000-row roster import."""
 import sys
 
-from bench import browse, matching
+from bench import browse, matching, matching_db, progress, roster_import
 
 if sys.argv[1:2] == ["matching"]:
     sys.exit(matching.main(sys.argv[2:]))
-sys.exit(max(browse.main(), matching.main([])))
+if sys.argv[1:2] == ["matching-db"]:
+    sys.exit(matching_db.main(sys.argv[2:]))
+if sys.argv[1:2] == ["roster"]:
+    sys.exit(roster_import.main(sys.argv[2:]))
+if sys.argv[1:2] == ["progress"]:
+    sys.exit(progress.main(sys.argv[2:]))
+sys.exit(max(browse.main(), matching.main([]), matching_db.main([]), progress.main([]), roster_import.main([])))

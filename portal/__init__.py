@@ -50,6 +50,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from portal.matches.views import bp as matches_bp
     from portal.offers.views import bp as offers_bp
     from portal.organisations.views import bp as organisations_bp
+    from portal.pupils.views import bp as pupils_bp
     from portal.school_requests.views import bp as school_requests_bp
     from portal.signup.views import bp as signup_bp
     from portal.verification.views import bp as verification_bp
@@ -57,6 +58,17 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     for blueprint in (main_bp, auth_bp, signup_bp, organisations_bp, verification_bp, audit_bp, admin_bp,
                       offers_bp, school_requests_bp, browse_bp, matches_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(pupils_bp)
+
+    from portal.progress.views import bp as progress_bp
+    from portal.reports.views import bp as reports_bp
+
+    app.register_blueprint(progress_bp)
+    app.register_blueprint(reports_bp)
+
+    from portal.registers.views import bp as registers_bp
+
+    app.register_blueprint(registers_bp)
 
     from portal import cli
 

@@ -123,6 +123,30 @@ def init_app(app: Flask) -> None:
         sent = match_lifecycle.send_reminders(now=moment)
         click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
 
+    pupils_group = click.Group("pupils", help="Schools' pupil rosters.")
+    app.cli.add_command(pupils_group)
+
+    @pupils_group.command("rollover")
+    @click.option("--school", "urn", default=None, help="Only the school with this URN (default: every school).")
+    @click.option("--apply", "apply", is_flag=True, help="Do it. Without this flag the command only previews.")
+    @click.option("--today", "today", default=None, help="As if today were this date (YYYY-MM-DD).")
+    def pupils_rollover_command(urn: str | None, apply: bool, today: str | None) -> None:
+        """Year-end rollover: Year N moves to N+1, each school's last year group leaves. Previews unless --apply."""
+        from datetime import date
+
+        from portal.services import pupils
+
+        try:
+            day = date.fromisoformat(today) if today else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date such as 2026-07-24.", param_hint="--today") from error
+        try:
+            school = pupils.school_by_urn(urn) if urn else None
+        except PortalError as error:
+            _fail(error)
+        for line in pupils.rollover(school, apply=apply, today=day).lines():
+            click.echo(line)
+
     match_group = click.Group(
         "match", help="The matching engine: run it on an area, export its input, re-solve; expire old proposals."
     )
@@ -172,6 +196,27 @@ def init_app(app: Flask) -> None:
             moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
         count = proposal_expiry.expire_proposals(now=moment)
         click.echo(f"Expired {count} proposal{'' if count == 1 else 's'}.")
+
+    @match_group.command("auto-approve")
+    @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def match_auto_approve_command(now: str | None) -> None:
+        """Approve the proposals due to approve themselves (their offer opted in and they meet every criterion).
+        Run it every few minutes from a scheduler, e.g. cron: `*/5 * * * * flask match auto-approve`.
+        """
+        from datetime import UTC, datetime
+
+        from portal.services import auto_approval
+
+        try:
+            moment = datetime.fromisoformat(now) if now else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
+        summary = auto_approval.run_due(now=moment)
+        click.echo(f"{summary.message}.")
+        for match_id, note in summary.stopped:
+            click.echo(f"  match {match_id}: {note}")
 
     @match_group.command("export")
     @click.option("--area", "area_name", required=True, help="Area name.")

@@ -91,6 +91,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "matches.approve_many": COORDINATORS,  # object rule: can_decide_match, per match
     "matches.reject": COORDINATORS,  # object rule: can_decide_match
     "matches.change_allocation": COORDINATORS,  # object rule: can_decide_match
+    "matches.hold": COORDINATORS,  # object rule: can_decide_match (stops a proposal approving itself)
     # After approval: the two sides and the area's coordinators. Object rule: can_see_match (and the service's own)
     "matches.view": SIGNED_IN,
     "matches.accept": MEMBERS,
@@ -98,12 +99,38 @@ ROUTE_RULES: dict[str, Rule] = {
     "matches.schedule": SIGNED_IN,
     "matches.cancel": SIGNED_IN,
     "matches.no_show": SIGNED_IN,
+    # Registers (4/6): the school's careers leads choose who goes and record attendance (object rule:
+    # can_keep_register); the provider confirms delivery (object rule: can_confirm_delivery) and sees counts only.
+    "registers.register": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "registers.attendance": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "registers.confirm_delivery": Rule(roles=frozenset({Role.PROVIDER})),
+    # Pupils (4/6): the school's own careers leads only. Object rule: can_manage_pupil (and the upload's school)
+    "pupils.index": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "pupils.create": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "pupils.view": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "pupils.edit": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "pupils.leave": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "pupils.upload": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "pupils.mapping": Rule(roles=frozenset({Role.CAREERS_LEAD})),
     # Audit log and administration
     "audit.index": COORDINATORS,
     "admin.areas": ADMINS,
     "admin.area_edit": ADMINS,
+    "admin.area_weights": ADMINS,
     "admin.users": ADMINS,
     "admin.user_edit": ADMINS,
+    # Progress, destinations and reports (4/6). Object rule for areas: can_see_area; the rest act on the user's own
+    # organisation only. Providers see their own offers' impact: counts only, never pupils.
+    "progress.index": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "progress.destinations": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "progress.areas": COORDINATORS,
+    "progress.area": COORDINATORS,
+    "progress.remind": COORDINATORS,
+    "progress.impact": Rule(roles=frozenset({Role.PROVIDER})),
+    "reports.termly": COORDINATORS,
+    "reports.termly_csv": COORDINATORS,
+    "reports.benchmark5": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "reports.pupils_csv": Rule(roles=frozenset({Role.CAREERS_LEAD})),
 }
 
 
@@ -197,3 +224,30 @@ def can_see_match(user, match) -> bool:
     if user.role == Role.CAREERS_LEAD:
         return can_manage_request(user, match.request)
     return can_decide_match(user, match)
+
+
+def can_keep_register(user, match) -> bool:
+    """A match's register (its pupils): the school's own careers leads only (never providers or coordinators)."""
+    return user.role == Role.CAREERS_LEAD and user.organisation_id == match.request.school_id
+
+
+def can_confirm_delivery(user, match) -> bool:
+    """The offer's provider contacts confirm that the session was delivered."""
+    return user.role == Role.PROVIDER and user.organisation_id == match.offer.provider_id
+
+
+def can_see_area(user, area_id: int | None) -> bool:
+    """An area's progress and reports: its coordinators and admins (pupil references, never names)."""
+    return user.role in (Role.COORDINATOR, Role.ADMIN) and _in_areas(user, area_id)
+
+
+def can_manage_roster(user, school) -> bool:
+    """A school's roster (imports, hand edits, the pupil list) is its own careers leads' only."""
+    return school is not None and school.is_school and user.role == Role.CAREERS_LEAD \
+        and user.organisation_id == school.id
+
+
+def can_manage_pupil(user, pupil) -> bool:
+    """A pupil's record (and name) is for their own school's careers leads only: not coordinators, not providers."""
+    return user.role == Role.CAREERS_LEAD and user.organisation_id is not None \
+        and user.organisation_id == pupil.school_id

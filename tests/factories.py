@@ -160,3 +160,16 @@ def make_request(school: Organisation | None = None, *, wanted_types=("careers_t
     db.session.add(school_request)
     db.session.flush()
     return school_request
+
+
+def make_pupil(school: Organisation, **fields):
+    """A pupil on roll in Year 9 with a unique reference and identifier hash."""
+    from portal.models import Pupil
+
+    n = next(_seq)
+    pupil = Pupil(school_id=school.id, reference=fields.pop("reference", f"P{n:08d}"),
+                  identifier_hash=fields.pop("identifier_hash", f"hash-{n}"),
+                  year_group=fields.pop("year_group", 9), **fields)
+    db.session.add(pupil)
+    db.session.flush()
+    return pupil

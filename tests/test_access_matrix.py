@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pyotp
 import pytest
 
-from portal.models import Match, Offer, Organisation, SchoolRequest, User, utcnow
+from portal.models import Match, Offer, Organisation, Pupil, RosterUpload, SchoolRequest, User, utcnow
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
@@ -33,6 +33,10 @@ class World:
     other_offer: Offer
     proposed_match: Match
     other_match: Match
+    pupil: Pupil
+    other_pupil: Pupil
+    upload: RosterUpload
+    other_upload: RosterUpload
 
 
 @pytest.fixture
@@ -64,11 +68,17 @@ def world(app) -> World:
                            origin="engine")
     other_match = Match(offer_id=other_offer.id, request_id=other_request.id, area_id=preston.id, allocation=5,
                         origin="engine")
-    db.session.add_all([proposed_match, other_match])
+    pupil = Pupil(school_id=school.id, reference="PMATRIX01", identifier_hash="matrix-1", year_group=9)
+    other_pupil = Pupil(school_id=other_school.id, reference="PMATRIX02", identifier_hash="matrix-2", year_group=9)
+    upload = RosterUpload(token="matrix-upload-token", school_id=school.id, filename="roster.csv",
+                          content=b"Adno,Year\n1,9\n")
+    other_upload = RosterUpload(token="matrix-other-upload", school_id=other_school.id, filename="roster.csv",
+                                content=b"Adno,Year\n1,9\n")
+    db.session.add_all([proposed_match, other_match, pupil, other_pupil, upload, other_upload])
     db.session.commit()
     return World(users, provider_org, school, other_provider, pending_user, burnley.id,
                  school_request, other_school, other_request, offer, draft_offer, other_offer,
-                 proposed_match, other_match)
+                 proposed_match, other_match, pupil, other_pupil, upload, other_upload)
 
 
 def everyone():
@@ -136,6 +146,35 @@ MATRIX = {
     "matches.index": ("GET", lambda w: "/matches", STAFF),
     # Deciding on a proposal: coordinators of the school's area, and admins.
     "matches.approve": ("POST", lambda w: f"/matches/{w.proposed_match.id}/approve", only("coordinator", "admin")),
+    "matches.hold": ("POST", lambda w: f"/matches/{w.proposed_match.id}/hold", only("coordinator", "admin")),
+    # Pupils: the school's own careers leads only — never providers, coordinators or admins (coordinators see
+    # references in progress pages, not the roster).
+    "pupils.index": ("GET", lambda w: "/pupils", only("careers_lead")),
+    "pupils.create": ("GET", lambda w: "/pupils/new", only("careers_lead")),
+    "pupils.view": ("GET", lambda w: f"/pupils/{w.pupil.id}", only("careers_lead")),
+    "pupils.edit": ("GET", lambda w: f"/pupils/{w.pupil.id}/edit", only("careers_lead")),
+    "pupils.leave": ("GET", lambda w: f"/pupils/{w.pupil.id}/leave", only("careers_lead")),
+    "pupils.upload": ("GET", lambda w: "/pupils/import", only("careers_lead")),
+    "pupils.mapping": ("GET", lambda w: f"/pupils/import/{w.upload.token}", only("careers_lead")),
+    # Registers: the school's own careers leads choose who goes and record attendance (pupils are theirs alone);
+    # the offer's provider confirms delivery. Coordinators and other providers never see a register.
+    "registers.register": ("GET", lambda w: f"/matches/{w.proposed_match.id}/register", only("careers_lead")),
+    "registers.attendance": ("GET", lambda w: f"/matches/{w.proposed_match.id}/attendance", only("careers_lead")),
+    "registers.confirm_delivery": ("POST", lambda w: f"/matches/{w.proposed_match.id}/confirm-delivery",
+                                   only("provider")),
+    # Progress (4/6): a careers lead sees their own school; coordinators their areas (admins all); a provider its
+    # own offers' impact, counts only. Destinations and the school's reports are the careers lead's alone.
+    "progress.index": ("GET", lambda w: "/progress", only("careers_lead")),
+    "progress.destinations": ("GET", lambda w: "/destinations", only("careers_lead")),
+    "progress.areas": ("GET", lambda w: "/progress/areas", STAFF),
+    "progress.area": ("GET", lambda w: f"/progress/areas/{w.area_id}", only("coordinator", "admin")),
+    "progress.remind": ("POST", lambda w: f"/progress/areas/{w.area_id}/schools/{w.school.id}/remind",
+                        only("coordinator", "admin")),
+    "progress.impact": ("GET", lambda w: "/impact", only("provider")),
+    "reports.termly": ("GET", lambda w: f"/reports/areas/{w.area_id}/termly", only("coordinator", "admin")),
+    "reports.termly_csv": ("GET", lambda w: f"/reports/areas/{w.area_id}/termly.csv", only("coordinator", "admin")),
+    "reports.benchmark5": ("GET", lambda w: "/reports/benchmark5", only("careers_lead")),
+    "reports.pupils_csv": ("GET", lambda w: "/reports/pupils.csv", only("careers_lead")),
     "matches.approve_many": ("POST", lambda w: "/matches/approve", STAFF),
     "matches.run": ("POST", lambda w: "/matches/run", STAFF),
     "matches.reject": ("GET", lambda w: f"/matches/{w.proposed_match.id}/reject", only("coordinator", "admin")),
@@ -163,6 +202,7 @@ MATRIX = {
                              only("careers_lead", "coordinator", "admin")),
     "school_requests.withdraw": ("GET", lambda w: f"/requests/{w.school_request.id}/withdraw",
                                  only("careers_lead", "coordinator", "admin")),
+    "admin.area_weights": ("GET", lambda w: f"/admin/areas/{w.area_id}/weights", ADMIN),
     "admin.areas": ("GET", lambda w: "/admin/areas", ADMIN),
     "admin.area_edit": ("GET", lambda w: f"/admin/areas/{w.area_id}", ADMIN),
     "admin.users": ("GET", lambda w: "/admin/users", ADMIN),
@@ -186,6 +226,26 @@ OBJECT_CASES = [
     ("GET", lambda w: f"/browse/offers/{w.draft_offer.id}/request", only()),  # drafts cannot be asked for
     ("GET", lambda w: f"/browse/requests/{w.other_request.id}/offer", only()),  # another area's request
     ("POST", lambda w: f"/matches/{w.other_match.id}/approve", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/matches/{w.other_match.id}/hold", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/admin/areas/{w.area_id}/weights", only("admin")),
+    ("GET", lambda w: f"/pupils/{w.other_pupil.id}", only()),
+    ("GET", lambda w: f"/pupils/{w.other_pupil.id}/edit", only()),
+    ("POST", lambda w: f"/pupils/{w.other_pupil.id}/edit", only()),
+    ("GET", lambda w: f"/pupils/{w.other_pupil.id}/leave", only()),
+    ("POST", lambda w: f"/pupils/{w.other_pupil.id}/leave", only()),
+    ("GET", lambda w: f"/pupils/import/{w.other_upload.token}", only()),
+    ("POST", lambda w: f"/pupils/import/{w.other_upload.token}", only()),
+    ("GET", lambda w: f"/matches/{w.other_match.id}/register", only()),
+    ("POST", lambda w: f"/matches/{w.other_match.id}/register", only()),
+    ("GET", lambda w: f"/matches/{w.other_match.id}/attendance", only()),
+    ("POST", lambda w: f"/matches/{w.other_match.id}/attendance", only()),
+    ("POST", lambda w: f"/matches/{w.other_match.id}/confirm-delivery", only()),
+    ("GET", lambda w: f"/progress/areas/{w.other_school.area_id}", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/progress/areas/{w.other_school.area_id}/schools/{w.other_school.id}/remind",
+     only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/reports/areas/{w.other_school.area_id}/termly", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/reports/areas/{w.other_school.area_id}/termly", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/reports/areas/{w.other_school.area_id}/termly.csv", only("other_coordinator", "admin")),
     ("GET", lambda w: f"/matches/{w.other_match.id}/reject", only("other_coordinator", "admin")),
     ("POST", lambda w: f"/matches/{w.other_match.id}/reject", only("other_coordinator", "admin")),
     ("GET", lambda w: f"/matches/{w.other_match.id}/allocation", only("other_coordinator", "admin")),

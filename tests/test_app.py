@@ -29,7 +29,9 @@ def test_production_refuses_weak_secret_key(key):
 
 
 def test_production_accepts_strong_secret_key_and_sets_secure_cookies():
-    app = create_app("production", {"SECRET_KEY": "kJ8-vQ2_pL5zR9wX3nT7yB1mC6dF0gH4sA", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app("production", {"SECRET_KEY": "kJ8-vQ2_pL5zR9wX3nT7yB1mC6dF0gH4sA",
+                                    "PUPIL_ID_KEY": "Zx9-Qw3_Er7Ty1Ui5Op0As4Df8Gh2Jk6L",
+                                    "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

@@ -4,16 +4,19 @@ Each public function that changes something is one use case and commits once, at
 its audit events. Rules are checked here (the forms check what they can first, for friendly
 messages); a broken rule raises a PortalError naming the form field it belongs beside.
 """
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.errors import NotAllowed, ValidationFailed
 from portal.extensions import db
+from portal.matching.weights import DEFAULT_WEIGHTS, Weights
 from portal.models import Area, Organisation, OrgKind, User, UserStatus, coordinator_areas
 from portal.models.users import new_session_nonce
-from portal.services import audit, mail
+from portal.services import audit, counting, mail
 from portal.vocab import Role
 
 CONTACT_TARGET_MIN, CONTACT_TARGET_MAX = 1, 20
@@ -125,6 +128,8 @@ def update_area_settings(area: Area, *, contact_target: int, distinct_providers:
     area.contact_target = contact_target
     area.distinct_providers = bool(distinct_providers)
     area.proposal_expiry_days = proposal_expiry_days
+    if any(change.startswith(("contact_target", "distinct_providers")) for change in changes):
+        counting.recount_area(area)  # the pupils' kept totals follow the area's counting rules
     audit.record("area.update", actor=by, ip=ip, target=area, area_id=area.id, detail="; ".join(changes))
     db.session.commit()
     return True
@@ -132,6 +137,148 @@ def update_area_settings(area: Area, *, contact_target: int, distinct_providers:
 
 def _on_off(value: bool) -> str:
     return "on" if value else "off"
+
+
+# Matching weights ------------------------------------------------------------------------------
+
+WEIGHT_MAX = 100_000  # far above any sensible weight, and small enough for the solver's whole numbers
+SCALAR_WEIGHTS = tuple(f.name for f in fields(Weights) if f.name != "load_tiers")
+WHOLE_WEIGHTS = frozenset(name for name in SCALAR_WEIGHTS if isinstance(getattr(DEFAULT_WEIGHTS, name), int))
+SHARE_WEIGHTS = frozenset(name for name in SCALAR_WEIGHTS if name.endswith("_share"))
+# The engine's own checks (Weights.__post_init__), in words for the page.
+_WEIGHT_RULES = {
+    "open tier": "Leave “up to” empty on the last row (and only there): it covers every unit above the others.",
+    "bounds": "Each “up to” must be a whole number above 0 and larger than the row before.",
+    "points": "Points per unit must be 0 or more and never fall from one row to the next.",
+    "scales": "Enter a number above 0.",
+    "per-school": "Enter a number above 0 (a share: at most 1).",
+}
+
+
+class WeightsInvalid(ValidationFailed):
+    """Some weights break the rules; `problems` maps each weight's name (or "load_tiers") to its message."""
+
+    def __init__(self, problems: dict[str, str]):
+        field, message = next(iter(problems.items()))
+        super().__init__(message, field=field)
+        self.problems = problems
+
+
+def _rule_message(error: ValueError) -> str:
+    text = str(error)
+    return next((message for key, message in _WEIGHT_RULES.items() if key in text), text)
+
+
+def _number(raw: Any, *, whole: bool) -> int | float | None:
+    """A typed number (None when left empty); ValueError with the message for the page otherwise."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = float(str(raw).strip().replace(",", ""))
+    except ValueError:
+        raise ValueError("Enter a whole number, for example 3." if whole else "Enter a number, for example 20.") \
+            from None
+    if not math.isfinite(value):
+        raise ValueError("Enter a number, for example 20.")
+    if whole and not value.is_integer():
+        raise ValueError("Enter a whole number, for example 3.")
+    if value < 0:
+        raise ValueError("Enter 0 or more.")
+    if value > WEIGHT_MAX:
+        raise ValueError(f"Enter a number no bigger than {WEIGHT_MAX:,}.")
+    return int(value) if whole else value
+
+
+def _scalar(name: str, raw: Any) -> int | float:
+    value = _number(raw, whole=name in WHOLE_WEIGHTS)
+    if value is None:
+        return getattr(DEFAULT_WEIGHTS, name)  # left empty: the default
+    if name in SHARE_WEIGHTS and value > 1:
+        raise ValueError("Enter a share from 0 to 1, for example 0.5.")
+    try:
+        DEFAULT_WEIGHTS.with_overrides({name: value})
+    except ValueError as error:
+        raise ValueError(_rule_message(error)) from None
+    return value
+
+
+def _tiers(rows: Any) -> tuple[tuple[int | None, float], ...]:
+    """(up to, points) rows as typed; rows left wholly empty are dropped (all empty: the default); an empty
+    "up to" is the open tier."""
+    tiers = []
+    for number, (upto_raw, points_raw) in enumerate(rows or (), start=1):
+        try:
+            upto = _number(upto_raw, whole=True)
+            points = _number(points_raw, whole=False)
+        except ValueError as error:
+            raise ValueError(f"Row {number}: {error}") from None
+        if upto is None and points is None:
+            continue
+        if points is None:
+            raise ValueError(f"Row {number}: enter the points per unit.")
+        tiers.append((upto, points))
+    if not tiers:
+        return DEFAULT_WEIGHTS.load_tiers  # all left empty: the default
+    if any(upto is None for upto, _ in tiers[:-1]):
+        raise ValueError(_WEIGHT_RULES["open tier"])
+    try:
+        return DEFAULT_WEIGHTS.with_overrides({"load_tiers": tiers}).load_tiers
+    except ValueError as error:
+        raise ValueError(_rule_message(error)) from None
+
+
+def parse_weights(values: dict[str, Any]) -> Weights:
+    """The weights as typed on the admin's page (every scalar by name, empty for the default, and "load_tiers" as
+    (up to, points) rows). Raises WeightsInvalid naming every weight that breaks a rule."""
+    typed: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name in SCALAR_WEIGHTS:
+        try:
+            typed[name] = _scalar(name, values.get(name))
+        except ValueError as error:
+            problems[name] = str(error)
+    try:
+        typed["load_tiers"] = _tiers(values.get("load_tiers"))
+    except ValueError as error:
+        problems["load_tiers"] = str(error)
+    if problems:
+        raise WeightsInvalid(problems)
+    try:
+        return DEFAULT_WEIGHTS.with_overrides(typed)
+    except ValueError as error:  # a rule across several weights
+        raise WeightsInvalid({"": _rule_message(error)}) from None
+
+
+def weight_overrides(weights: Weights) -> dict[str, Any]:
+    """Only what differs from the defaults, as stored in Area.matching_weights."""
+    stored, defaults = weights.to_dict(), DEFAULT_WEIGHTS.to_dict()
+    return {name: value for name, value in stored.items() if value != defaults[name]}
+
+
+def weight_text(name: str, value: Any) -> str:
+    if name == "load_tiers":
+        return ", ".join(f"up to {upto}: {points:g}" if upto is not None else f"above: {points:g}"
+                         for upto, points in value)
+    return f"{value:g}"
+
+
+def set_area_weights(area: Area, values: dict[str, Any], *, by: User, ip: str | None) -> list[str]:
+    """Tune an area's matching weights: only values that differ from the defaults are stored (an empty `values`
+    resets to the defaults). Nothing is saved if any value is refused. Returns what changed, in words."""
+    new = parse_weights(values)
+    old = Weights.from_dict(area.matching_weights or {})
+    changes = [
+        f"{name}: {weight_text(name, getattr(old, name))} → {weight_text(name, getattr(new, name))}"
+        for name in (f.name for f in fields(Weights)) if getattr(old, name) != getattr(new, name)
+    ]
+    overrides = weight_overrides(new) or None
+    if not changes and overrides == area.matching_weights:
+        return []
+    area.matching_weights = overrides
+    if changes:
+        audit.record("area.weights_changed", actor=by, ip=ip, target=area, area_id=area.id, detail="; ".join(changes))
+    db.session.commit()
+    return changes
 
 
 # People ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from portal.errors import InvalidState, NotAllowed, ValidationFailed
 from portal.extensions import db
 from portal.models import Match, MatchStatus, Offer, Organisation, SchoolRequest, User, UserStatus, utcnow
 from portal.models.users import coordinator_areas
-from portal.services import audit, browse, mail, match_transitions
+from portal.services import audit, browse, mail, match_transitions, registers
 from portal.services.db_locks import write_transaction
 from portal.services.matches import REASON_MAX, REASON_MIN, match_label
 from portal.services.school_requests import match_status_label, refresh_request_status
@@ -90,6 +90,16 @@ def actions_for(user: User, match: Match, *, now: datetime | None = None) -> lis
             if coordinator or side == _other(absent):
                 actions.append(Action(f"Record that {SIDE_LABELS[absent]} did not turn up", "matches.no_show",
                                       post=True, hidden=(("side", absent),)))
+    started = match.session_starts_at is not None and match.session_starts_at <= now
+    if policy.can_keep_register(user, match):  # registers (4/6): the rules are services.registers'
+        if status in registers.FILLABLE:
+            actions.append(Action("Choose who goes", "registers.register"))
+        if started and status in registers.RECORDABLE:
+            actions.append(Action("Correct attendance" if status == MatchStatus.RECORDED else "Record attendance",
+                                  "registers.attendance"))
+    if (policy.can_confirm_delivery(user, match) and started and status in registers.CONFIRMABLE
+            and match.delivery_confirmed_at is None):
+        actions.append(Action("Confirm delivery", "registers.confirm_delivery", post=True))
     return actions
 
 

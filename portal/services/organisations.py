@@ -13,6 +13,7 @@ from portal.errors import NotAllowed, StaleEdit, ValidationFailed
 from portal.extensions import db
 from portal.models import Area, Organisation, OrganisationSector, OrgKind, OrgStatus, SchoolYearSize, User, utcnow
 from portal.services import audit
+from portal.services.pupils import forget_names
 from portal.vocab import Role
 
 PER_PAGE = 25
@@ -193,6 +194,8 @@ def update_organisation(
         detail = "changed: " + ", ".join(changed)
         if org.area_id != old_area_id:
             detail += f" (area {old_area_id} → {org.area_id})"
+        if "names_opt_in" in changed and not org.names_opt_in:  # opting out deletes the names (privacy)
+            detail += f"; {forget_names(org)} stored pupil names deleted"
         audit.record("organisation.edit", actor=by, ip=ip, target=org, area_id=org.area_id, detail=detail)
         db.session.commit()
     except StaleDataError as error:

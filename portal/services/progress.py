@@ -1,0 +1,416 @@
+"""Progress toward four: the careers lead's school, the coordinator's area, a provider's impact (issue 4/6).
+
+Every figure here is an aggregate (GROUP BY) over the totals that services/counting.py keeps on Pupil and
+PupilYearCount, or over the register entries it marks: a page issues a fixed number of queries whatever the number
+of pupils. The counting rules (target, buckets, Benchmark 5, who to send, academic years) are asked of counting.py.
+
+Privacy: provider_impact returns counts only; area_overview returns per-school figures, never pupil rows.
+"""
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import and_, case, func, or_, select
+
+from portal.extensions import db
+from portal.models import (
+    Area,
+    Match,
+    Offer,
+    Organisation,
+    OrgKind,
+    Pupil,
+    PupilStatus,
+    PupilYearCount,
+    RegisterEntry,
+    SessionRecord,
+)
+from portal.services import counting, destinations
+from portal.vocab import year_label
+
+PER_PAGE = 50
+FIRST_CHOOSABLE_YEAR = 2015
+
+
+def year_choices(today: date) -> list[tuple[int, str]]:
+    """The academic years a page's chooser offers: this one and the five before it, newest first."""
+    current = counting.current_academic_year(today)
+    return [(year, counting.academic_year_label(year)) for year in range(current, current - 6, -1)]
+
+
+def chosen_year(value, today: date) -> int:
+    """The academic year from a query string, or this one when absent or out of range (never an error page)."""
+    current = counting.current_academic_year(today)
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        return current
+    return year if FIRST_CHOOSABLE_YEAR <= year <= current else current
+
+
+def _bucket_expr(area: Area):
+    """A pupil's progress bucket: their cumulative contacts, capped at the area's target (the "target+" bucket)."""
+    top = counting.target(area)
+    return case((Pupil.contacts >= top, top), else_=Pupil.contacts)
+
+
+def pct(part: int, whole: int) -> int | None:
+    return round(100 * part / whole) if whole else None
+
+
+# --- the careers lead's school -------------------------------------------------------------------------------------
+
+@dataclass
+class YearGroupProgress:
+    year_group: int
+    label: str
+    counts: list[int]  # pupils per bucket (0, 1, …, target+)
+    total: int = 0
+    b5_met: int = 0
+
+    @property
+    def b5_not_met(self) -> int:
+        return self.total - self.b5_met
+
+    @property
+    def b5_pct(self) -> int | None:
+        return pct(self.b5_met, self.total)
+
+    @property
+    def at_target(self) -> int:
+        return self.counts[-1]
+
+
+@dataclass
+class SchoolProgress:
+    school: Organisation
+    area: Area
+    year: int
+    year_label: str
+    is_current_year: bool
+    target: int
+    bucket_labels: list[str]
+    b5_required: int
+    rows: list[YearGroupProgress]
+    totals: YearGroupProgress
+    below_target: int
+
+    @property
+    def largest(self) -> int:
+        """The biggest bar, to scale the chart."""
+        return max([n for row in self.rows for n in row.counts] or [0])
+
+
+def school_progress(school: Organisation, *, today: date, year: int | None = None) -> SchoolProgress:
+    """Pupils on roll per year group at each bucket toward the target, and Benchmark 5 for the academic year.
+
+    Buckets are cumulative contacts to date; Benchmark 5 is for `year` (this academic year by default). Two
+    grouped queries, whatever the number of pupils.
+    """
+    area = school.area
+    current = counting.current_academic_year(today)
+    year = current if year is None else year
+    buckets = counting.buckets(area)
+    bucket = _bucket_expr(area)
+    rows: dict[int, YearGroupProgress] = {}
+
+    def row_for(year_group: int) -> YearGroupProgress:
+        if year_group not in rows:
+            rows[year_group] = YearGroupProgress(year_group, year_label(year_group), [0] * len(buckets))
+        return rows[year_group]
+
+    on_roll = (Pupil.school_id == school.id, Pupil.status == PupilStatus.ON_ROLL)
+    for year_group, bucket_no, n in db.session.execute(
+        select(Pupil.year_group, bucket, func.count()).where(*on_roll).group_by(Pupil.year_group, bucket)
+    ):
+        row = row_for(year_group)
+        row.counts[bucket_no] += n
+        row.total += n
+    for year_group, n in db.session.execute(
+        select(Pupil.year_group, func.count())
+        .join(PupilYearCount, and_(PupilYearCount.pupil_id == Pupil.id, PupilYearCount.academic_year == year))
+        .where(*on_roll, counting.benchmark5_met_sql(PupilYearCount.contacts, school))
+        .group_by(Pupil.year_group)
+    ):
+        row_for(year_group).b5_met += n
+    ordered = [rows[y] for y in sorted(rows)]
+    totals = YearGroupProgress(-1, "All year groups", [sum(r.counts[i] for r in ordered) for i in range(len(buckets))],
+                               sum(r.total for r in ordered), sum(r.b5_met for r in ordered))
+    return SchoolProgress(
+        school=school, area=area, year=year, year_label=counting.academic_year_label(year),
+        is_current_year=year == current, target=counting.target(area),
+        bucket_labels=[counting.bucket_label(b, area) for b in buckets],
+        b5_required=counting.benchmark5_required(school),
+        rows=ordered, totals=totals, below_target=totals.total - totals.at_target,
+    )
+
+
+def below_target_query(school: Organisation):
+    """The school's pupils on roll below the area's target, in "who to send" order (a select to paginate)."""
+    return (select(Pupil)
+            .where(Pupil.school_id == school.id, Pupil.status == PupilStatus.ON_ROLL,
+                   Pupil.contacts < counting.target(school.area))
+            .order_by(*counting.who_to_send_order()))
+
+
+def year_contacts(pupil_ids: list[int], year: int) -> dict[int, int]:
+    """Contacts in one academic year for a page of pupils (one query)."""
+    if not pupil_ids:
+        return {}
+    return dict(db.session.execute(
+        select(PupilYearCount.pupil_id, PupilYearCount.contacts)
+        .where(PupilYearCount.academic_year == year, PupilYearCount.pupil_id.in_(pupil_ids))
+    ).all())
+
+
+# --- the coordinator's area ----------------------------------------------------------------------------------------
+
+@dataclass
+class SchoolSummary:
+    school: Organisation
+    on_roll: int = 0
+    at_target_by_year: dict[int, int] = field(default_factory=dict)
+    on_roll_by_year: dict[int, int] = field(default_factory=dict)
+    at_target: int = 0
+    b5_met: int = 0
+    at_risk: int = 0
+    at_risk_at_target: int = 0
+    providers: int = 0
+    not_known: int = 0
+    leavers: int = 0
+
+    @property
+    def b5_pct(self) -> int | None:
+        return pct(self.b5_met, self.on_roll)
+
+    @property
+    def at_risk_pct(self) -> int | None:
+        return pct(self.at_risk_at_target, self.at_risk)
+
+    @property
+    def many_not_known(self) -> bool:
+        return destinations.many_not_known(self.not_known, self.leavers)
+
+
+@dataclass
+class AreaOverview:
+    area: Area
+    year: int
+    year_label: str
+    target: int
+    target_label: str
+    year_groups: list[int]
+    year_group_labels: dict[int, str]
+    schools: list[SchoolSummary]
+
+    @property
+    def totals(self) -> SchoolSummary:
+        total = SchoolSummary(school=None)
+        for s in self.schools:
+            total.on_roll += s.on_roll
+            total.at_target += s.at_target
+            total.b5_met += s.b5_met
+            total.at_risk += s.at_risk
+            total.at_risk_at_target += s.at_risk_at_target
+            total.not_known += s.not_known
+            total.leavers += s.leavers
+            for y, n in s.at_target_by_year.items():
+                total.at_target_by_year[y] = total.at_target_by_year.get(y, 0) + n
+            for y, n in s.on_roll_by_year.items():
+                total.on_roll_by_year[y] = total.on_roll_by_year.get(y, 0) + n
+        return total
+
+
+def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOverview:
+    """Per school of the area: pupils at the target or more by year group, Benchmark 5, the at-risk cohort's
+    progress, providers engaged in the academic year and leavers' not-knowns. Five grouped queries."""
+    current = counting.current_academic_year(today)
+    year = current if year is None else year
+    top = counting.target(area)
+    schools = list(db.session.scalars(
+        select(Organisation).where(Organisation.area_id == area.id, Organisation.kind == OrgKind.SCHOOL)
+        .order_by(Organisation.name, Organisation.id)
+    ))
+    by_id = {school.id: SchoolSummary(school) for school in schools}
+    in_area = select(Organisation.id).where(Organisation.area_id == area.id, Organisation.kind == OrgKind.SCHOOL)
+    at_target = Pupil.contacts >= top
+    year_groups: set[int] = set()
+    for school_id, year_group, n, n_target, n_risk, n_risk_target in db.session.execute(
+        select(Pupil.school_id, Pupil.year_group, func.count(),
+               func.sum(case((at_target, 1), else_=0)),
+               func.sum(case((Pupil.at_risk, 1), else_=0)),
+               func.sum(case((and_(Pupil.at_risk, at_target), 1), else_=0)))
+        .where(Pupil.school_id.in_(in_area), Pupil.status == PupilStatus.ON_ROLL)
+        .group_by(Pupil.school_id, Pupil.year_group)
+    ):
+        s = by_id[school_id]
+        year_groups.add(year_group)
+        s.on_roll += n
+        s.on_roll_by_year[year_group] = n
+        s.at_target_by_year[year_group] = int(n_target or 0)
+        s.at_target += int(n_target or 0)
+        s.at_risk += int(n_risk or 0)
+        s.at_risk_at_target += int(n_risk_target or 0)
+    # Benchmark 5: one grouped query per requirement the area's schools have (one, or two with colleges).
+    by_rule: dict[int, list[Organisation]] = {}
+    for school in schools:
+        by_rule.setdefault(counting.benchmark5_required(school), []).append(school)
+    for alike in by_rule.values():
+        for school_id, n in db.session.execute(
+            select(Pupil.school_id, func.count())
+            .join(PupilYearCount, and_(PupilYearCount.pupil_id == Pupil.id, PupilYearCount.academic_year == year))
+            .where(Pupil.school_id.in_([school.id for school in alike]), Pupil.status == PupilStatus.ON_ROLL,
+                   counting.benchmark5_met_sql(PupilYearCount.contacts, alike[0]))
+            .group_by(Pupil.school_id)
+        ):
+            by_id[school_id].b5_met = n
+    for school_id, n in db.session.execute(
+        select(RegisterEntry.school_id, func.count(func.distinct(RegisterEntry.provider_id)))
+        .where(RegisterEntry.school_id.in_(in_area), RegisterEntry.academic_year == year,
+               or_(RegisterEntry.counted, RegisterEntry.attended.is_(True)))
+        .group_by(RegisterEntry.school_id)
+    ):
+        by_id[school_id].providers = n
+    for school_id, leavers, not_known in db.session.execute(destinations.not_known_by_school(in_area, today=today)):
+        by_id[school_id].leavers = leavers
+        by_id[school_id].not_known = int(not_known or 0)
+    return AreaOverview(
+        area=area, year=year, year_label=counting.academic_year_label(year), target=top,
+        target_label=counting.bucket_label(top, area), year_groups=sorted(year_groups),
+        year_group_labels={y: year_label(y) for y in year_groups}, schools=list(by_id.values()),
+    )
+
+
+# --- a provider's impact --------------------------------------------------------------------------------------------
+
+@dataclass
+class OfferImpact:
+    offer_id: int
+    title: str
+    sessions: int
+    pupils: int
+
+
+@dataclass
+class ProviderImpact:
+    year: int
+    year_label: str
+    sessions: int
+    schools: int
+    pupils_reached: int
+    first_contacts: int
+    offers: list[OfferImpact]
+
+
+def provider_impact(provider: Organisation, *, today: date, year: int | None = None) -> ProviderImpact:
+    """The impact of a provider's own offers in an academic year: counts only, never pupil rows.
+
+    Sessions held (a session record on a match of its offers), schools and pupils reached (attended), and pupils
+    for whom a session with this provider was their first counted contact ever.
+    """
+    year = counting.current_academic_year(today) if year is None else year
+    start, end = counting.academic_year_bounds(year)
+    sessions = db.session.scalar(
+        select(func.count()).select_from(SessionRecord)
+        .join(Match, Match.id == SessionRecord.match_id).join(Offer, Offer.id == Match.offer_id)
+        .where(Offer.provider_id == provider.id, SessionRecord.held_on.between(start, end))
+    ) or 0
+    attended = (RegisterEntry.provider_id == provider.id, RegisterEntry.academic_year == year,
+                RegisterEntry.attended.is_(True))
+    schools, pupils = db.session.execute(
+        select(func.count(func.distinct(RegisterEntry.school_id)), func.count(func.distinct(RegisterEntry.pupil_id)))
+        .where(*attended)
+    ).one()
+    mine = select(RegisterEntry.pupil_id).where(RegisterEntry.provider_id == provider.id,
+                                                 RegisterEntry.academic_year == year, RegisterEntry.counted)
+    first = (select(RegisterEntry.pupil_id, func.min(RegisterEntry.held_on).label("first_on"))
+             .where(RegisterEntry.counted, RegisterEntry.pupil_id.in_(mine))
+             .group_by(RegisterEntry.pupil_id).subquery())
+    first_contacts = db.session.scalar(
+        select(func.count(func.distinct(RegisterEntry.pupil_id)))
+        .join(first, and_(first.c.pupil_id == RegisterEntry.pupil_id, first.c.first_on == RegisterEntry.held_on))
+        .where(RegisterEntry.provider_id == provider.id, RegisterEntry.academic_year == year, RegisterEntry.counted)
+    ) or 0
+    offers = [
+        OfferImpact(offer_id, title, n_sessions, n_pupils)
+        for offer_id, title, n_sessions, n_pupils in db.session.execute(
+            select(Offer.id, Offer.title, func.count(func.distinct(RegisterEntry.match_id)),
+                   func.count(func.distinct(RegisterEntry.pupil_id)))
+            .join(Match, Match.id == RegisterEntry.match_id).join(Offer, Offer.id == Match.offer_id)
+            .where(*attended)
+            .group_by(Offer.id, Offer.title).order_by(Offer.title, Offer.id)
+        )
+    ]
+    return ProviderImpact(year=year, year_label=counting.academic_year_label(year), sessions=sessions,
+                          schools=schools or 0, pupils_reached=pupils or 0, first_contacts=first_contacts,
+                          offers=offers)
+
+
+def areas_for(visible: set[int] | None) -> list[Area]:
+    """The areas a user may see progress for (`visible` from policy.visible_area_ids; None is every area)."""
+    query = select(Area).order_by(Area.name)
+    if visible is not None:
+        query = query.where(Area.id.in_(visible or [-1]))
+    return list(db.session.scalars(query))
+
+
+# --- the chart (presentation geometry for an inline SVG; the data table beside it is the same numbers) -------------
+
+CHART_WIDTH = 640
+CHART_LABEL_WIDTH = 110
+CHART_BAR_HEIGHT = 26
+CHART_GAP = 10
+
+
+@dataclass
+class ChartSegment:
+    x: float
+    width: float
+    css: str
+    title: str
+
+
+@dataclass
+class ChartRow:
+    label: str
+    y: int
+    text_y: int
+    total: int
+    segments: list[ChartSegment]
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    label_width: int
+    bar_height: int
+    rows: list[ChartRow]
+    legend: list[tuple[str, str]]  # (css class, label)
+
+
+def bucket_css(bucket: int, buckets: int) -> str:
+    if bucket == buckets - 1:
+        return "chart-target"
+    return "chart-zero" if bucket == 0 else f"chart-step-{(bucket - 1) % 3}"
+
+
+def chart(summary: SchoolProgress) -> Chart:
+    """A stacked bar per year group: the share of its pupils at each bucket, the target+ bucket last."""
+    n = len(summary.bucket_labels)
+    span = CHART_WIDTH - CHART_LABEL_WIDTH - 10
+    rows = []
+    for i, row in enumerate(summary.rows):
+        y = i * (CHART_BAR_HEIGHT + CHART_GAP)
+        x = float(CHART_LABEL_WIDTH)
+        segments = []
+        for bucket, count in enumerate(row.counts):
+            if not count:
+                continue
+            width = span * count / row.total
+            segments.append(ChartSegment(round(x, 1), round(width, 1), bucket_css(bucket, n),
+                                         f"{row.label}: {count} at {summary.bucket_labels[bucket]}"))
+            x += width
+        rows.append(ChartRow(row.label, y, y + CHART_BAR_HEIGHT // 2 + 5, row.total, segments))
+    height = max(len(rows) * (CHART_BAR_HEIGHT + CHART_GAP), CHART_BAR_HEIGHT)
+    legend = [(bucket_css(b, n), summary.bucket_labels[b]) for b in range(n)]
+    return Chart(CHART_WIDTH, height, CHART_LABEL_WIDTH, CHART_BAR_HEIGHT, rows, legend)
