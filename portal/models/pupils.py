@@ -47,7 +47,9 @@ class Pupil(db.Model):
                         name="destination_valid"),
         CheckConstraint("contacts >= 0", name="contacts_not_negative"),
         # The progress pages group a school's (or an area's) pupils by year group and contacts.
-        Index("ix_pupils_school_progress", "school_id", "status", "year_group", "contacts"),
+        Index("ix_pupils_school_progress", "school_id", "status", "year_group", "contacts", "at_risk"),
+        # Leavers whose destination is not known, per school (the coordinator's overview).
+        Index("ix_pupils_school_destination", "school_id", "status", "left_on", "destination"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,7 +94,7 @@ class PupilYearCount(db.Model):
     __table_args__ = (
         CheckConstraint("contacts >= 0", name="contacts_not_negative"),
         CheckConstraint("attended >= contacts", name="attended_covers_contacts"),
-        Index("ix_pupil_year_counts_year", "academic_year", "pupil_id"),
+        Index("ix_pupil_year_counts_year", "academic_year", "pupil_id", "contacts"),
     )
 
     pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id", ondelete="CASCADE"), primary_key=True)

@@ -44,6 +44,9 @@ class RegisterEntry(db.Model):
         CheckConstraint("NOT counted OR attended", name="counted_only_if_attended"),
         Index("ix_register_entries_pupil", "pupil_id", "counted"),
         Index("ix_register_entries_school", "school_id", "academic_year", "counted"),
+        # A provider's impact, and the providers engaged per school in a year.
+        Index("ix_register_entries_provider", "provider_id", "academic_year"),
+        Index("ix_register_entries_year_school", "academic_year", "school_id", "provider_id", "attended"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
