@@ -2,6 +2,31 @@
 from portal.models.areas import Area
 from portal.models.audit import AuditEvent
 from portal.models.base import utcnow
+from portal.models.internships import (
+    FOLLOW_UP_MONTHS,
+    PLACEMENT_WEEKS,
+    FollowUp,
+    FollowUpStatus,
+    Intern,
+    InternshipProgramme,
+    Placement,
+    PlacementFeedback,
+    PlacementStatus,
+    ProgrammeStatus,
+)
+from portal.models.kits import KitRequest, KitRequestStatus
+from portal.models.levy import (
+    APPLICATION_EXPIRY_MONTHS,
+    DEFAULT_PLEDGE_DELAY_DAYS,
+    LEVY_EXPIRY_MONTHS,
+    PLEDGE_SHARE_OF_LAST_YEAR,
+    ApplicationStatus,
+    LevyEntry,
+    LevySpend,
+    Pledge,
+    PledgeApplication,
+    PledgeStatus,
+)
 from portal.models.matches import HOLDS_CAPACITY, LIVE, Match, MatchEvent, MatchOrigin, MatchStatus
 from portal.models.offers import Offer, OfferStatus
 from portal.models.organisations import Organisation, OrganisationSector, OrgKind, OrgStatus, SchoolYearSize
@@ -21,14 +46,29 @@ from portal.models.school_requests import PRIORITY_LABELS, PriorityCohort, Reque
 from portal.models.users import AuthToken, RecoveryCode, TokenPurpose, User, UserStatus, coordinator_areas
 
 __all__ = [
+    "APPLICATION_EXPIRY_MONTHS",
+    "DEFAULT_PLEDGE_DELAY_DAYS",
     "DESTINATION_LABELS",
+    "FOLLOW_UP_MONTHS",
     "HOLDS_CAPACITY",
+    "LEVY_EXPIRY_MONTHS",
     "LIVE",
+    "PLACEMENT_WEEKS",
+    "PLEDGE_SHARE_OF_LAST_YEAR",
     "PRIORITY_LABELS",
+    "ApplicationStatus",
     "Area",
     "AuditEvent",
     "AuthToken",
     "Destination",
+    "FollowUp",
+    "FollowUpStatus",
+    "Intern",
+    "InternshipProgramme",
+    "KitRequest",
+    "KitRequestStatus",
+    "LevyEntry",
+    "LevySpend",
     "Match",
     "MatchEvent",
     "MatchOrigin",
@@ -41,7 +81,14 @@ __all__ = [
     "OrganisationSector",
     "OutboxMessage",
     "OutboxStatus",
+    "Placement",
+    "PlacementFeedback",
+    "PlacementStatus",
+    "Pledge",
+    "PledgeApplication",
+    "PledgeStatus",
     "PriorityCohort",
+    "ProgrammeStatus",
     "Pupil",
     "PupilStatus",
     "PupilYearCount",

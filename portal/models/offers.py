@@ -30,6 +30,7 @@ class Offer(YearGroupsMixin, db.Model):
         CheckConstraint("starts_on <= ends_on", name="dates_in_order"),
         CheckConstraint("max_travel_miles IS NULL OR max_travel_miles >= 0", name="travel_not_negative"),
         CheckConstraint("auto_approve_delay_days BETWEEN 0 AND 42", name="auto_approve_delay_range"),
+        CheckConstraint("kit_stock IS NULL OR kit_stock >= 0", name="kit_stock_not_negative"),
         Index("ix_offers_browse", "status", "area_id", "ends_on"),
     )
 
@@ -78,6 +79,10 @@ class Offer(YearGroupsMixin, db.Model):
     funding_amount_pence: Mapped[int | None]
     levy_expires_on: Mapped[date | None] = mapped_column(Date)
     kit_stock: Mapped[int | None]
+    # Internship placement weeks (5/6): the week's mentor, whether it is paid, and the council's contribution.
+    mentor_name: Mapped[str | None] = mapped_column(String(120))
+    paid: Mapped[bool] = mapped_column(default=False)
+    council_contribution_pence: Mapped[int | None]
 
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
