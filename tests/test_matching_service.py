@@ -72,7 +72,8 @@ def test_build_instance_takes_live_requests_of_the_area_with_what_they_already_h
     live = make_request(school, pupils=40, sectors=["digital"], keep_together=True, max_travel_miles=None)
     partly = make_request(school, status=RequestStatus.PARTLY_MATCHED)
     _held_match(offer, partly, 10)
-    _held_match(offer, partly, 5, status=MatchStatus.PROPOSED)  # waiting: holds nothing
+    _held_match(offer, partly, 5, status=MatchStatus.PROPOSED, origin=MatchOrigin.ENGINE)  # replaced by a run
+    _held_match(offer, partly, 3, status=MatchStatus.PROPOSED)  # the school asked: those 3 pupils are spoken for
     make_request(school, status=RequestStatus.WITHDRAWN)
     make_request(school, starts_on=TODAY - timedelta(days=20), ends_on=TODAY - timedelta(days=1))
     other = make_school(preston, latitude=53.76, longitude=-2.70)
@@ -91,15 +92,15 @@ def test_build_instance_takes_live_requests_of_the_area_with_what_they_already_h
     assert first.year_mask == (1 << 9) | (1 << 10)
     assert first.keep_together is True and first.max_travel_miles is None
     assert first.created_on == live.created_at.date()
-    assert (second.held, second.needed) == (10, 20)
+    assert (second.held, second.needed) == (13, 17)
 
     assert [s.id for s in instance.schools] == [school.id]
     figures = instance.schools[0]
     assert (figures.latitude, figures.longitude) == (53.79, -2.25)
     assert figures.years == tuple(YearFigures(y, 150, 150, 0) for y in range(7, 12))
     assert instance.need_basis == NEED_NO_CONTACTS
-    assert instance.held == (Held(school.id, offer.id, 10),)
-    # the approved and the waiting match both count as history with this provider
+    assert instance.held == (Held(school.id, offer.id, 13),)
+    # the approved match and the school's waiting ask count as history with this provider (not the engine's own)
     assert instance.history == (History(school.id, provider.id, 2),)
     assert instance.offers[0].allocated == 10
 
@@ -169,8 +170,8 @@ def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app)
     new = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
     # the first request is held in full by its approved match; the second is proposed afresh
     assert [(m.request_id, m.allocation) for m in new] == [(second_request.id, 30)]
-    # the engine proposes the third school too, but its own live match for this offer stays the only one
-    assert stored == 1 and [p.request_id for p in result.proposals] == [second_request.id, third_request.id]
+    # the third school's own ask covers its request: the engine does not propose those pupils a second time
+    assert stored == 1 and [p.request_id for p in result.proposals] == [second_request.id]
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "matching.run")) == 2
 

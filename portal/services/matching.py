@@ -114,13 +114,16 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
         .order_by(SchoolRequest.id)
     ).all()
 
-    # What matches holding capacity already give, per request and per (school, offer): one grouped query.
+    # What a request already has, per request and per (school, offer), in one grouped query: matches holding
+    # capacity, and direct proposals still waiting for a coordinator (a school asked for that offer, or the
+    # provider offered) — the engine does not propose those pupils a second time.
     held_by_request: dict[int, int] = defaultdict(int)
     held_by_pair: dict[tuple[int, int], int] = defaultdict(int)
+    waiting_direct = (Match.status == MatchStatus.PROPOSED) & (Match.origin != MatchOrigin.ENGINE)
     for request_id, school_id, offer_id, units in db.session.execute(
         select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
-        .where(SchoolRequest.area_id == area.id, Match.status.in_(HOLDS_CAPACITY))
+        .where(SchoolRequest.area_id == area.id, Match.status.in_(HOLDS_CAPACITY) | waiting_direct)
         .group_by(Match.request_id, SchoolRequest.school_id, Match.offer_id)
     ):
         held_by_request[request_id] += int(units)
