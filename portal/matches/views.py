@@ -21,7 +21,7 @@ from portal.matches.forms import (
     ScheduleForm,
 )
 from portal.models import Area, Match, MatchStatus
-from portal.services import auto_approval, match_lifecycle, matches, matching
+from portal.services import auto_approval, match_lifecycle, matches, matching, registers
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("matches", __name__)
@@ -198,7 +198,8 @@ def view(match_id: int):
                            can_hold=policy.can_decide_match(current_user, match),
                            facts=match_lifecycle.facts(match), acceptance=match_lifecycle.acceptance(match),
                            session=match_lifecycle.session_facts(match), history=match_lifecycle.history(match),
-                           actions=match_lifecycle.actions_for(current_user, match))
+                           actions=match_lifecycle.actions_for(current_user, match),
+                           register=registers.panel(current_user, match))
 
 
 @bp.post("/matches/<int:match_id>/accept")

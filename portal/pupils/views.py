@@ -7,7 +7,7 @@ from portal.errors import InvalidState, PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Pupil
 from portal.pupils.forms import LeaveForm, PupilFilterForm, UploadForm, mapping_form, pupil_form
-from portal.services import pupils, roster_import
+from portal.services import counting, pupils, roster_import
 
 bp = Blueprint("pupils", __name__)
 
@@ -63,7 +63,8 @@ def view(pupil_id: int):
     names = pupil.school.names_opt_in
     return render_template("pupils/view.html", pupil=pupil, facts=pupils.facts(pupil, names=names),
                            title=pupil.display_name if names and pupil.display_name else pupil.reference,
-                           years=pupils.year_totals(pupil), can_leave=pupil.on_roll)
+                           years=pupils.year_totals(pupil), can_leave=pupil.on_roll,
+                           timeline=counting.pupil_timeline(pupil))
 
 
 @bp.route("/pupils/<int:pupil_id>/edit", methods=["GET", "POST"])

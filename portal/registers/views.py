@@ -9,23 +9,11 @@ from portal.extensions import db
 from portal.forms.fields import attach_error
 from portal.models import Match
 from portal.registers.forms import AttendanceForm, ButtonForm, RegisterForm
-from portal.services import counting, match_lifecycle, registers
+from portal.services import match_lifecycle, registers
 from portal.services.matches import match_label
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("registers", __name__)
-
-
-@bp.app_template_global("register_panel")
-def register_panel(match: Match):
-    """The register's summary for the match page (counts only; the viewer's own links)."""
-    return registers.panel(current_user, match)
-
-
-@bp.app_template_global("pupil_timeline")
-def pupil_timeline(pupil):
-    """A pupil's encounters for their own school's pages (templates/pupils/view.html)."""
-    return counting.pupil_timeline(pupil)
 
 
 def _load(match_id: int, allowed) -> Match:
