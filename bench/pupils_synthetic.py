@@ -13,9 +13,10 @@ Deterministic (one seeded random generator; dates relative to `today`). Rows go 
   that counts, Year 7 or above);
 - a careers lead at school 1, a coordinator of the area and a provider user.
 
-The kept totals (Pupil.contacts / last_contact_on, PupilYearCount) are left empty by `build`; `fill_totals`
-fills them with counting.recount_area when the counting module has it, else with set-based SQL here that
-applies the same rules. `Expected` holds totals computed while generating, to check whichever filled them.
+The kept totals (Pupil.contacts / last_contact_on, PupilYearCount, and the overview's SchoolTotal and
+SchoolYearTotal) are left empty by `build`; `fill_totals` fills them with counting.recount_area. `Expected` holds
+totals computed while generating, to check the pupils' totals; the schools' are checked against grouped queries
+over every pupil and register entry.
 """
 import hashlib
 import random
@@ -26,7 +27,7 @@ from sqlalchemy import Integer, cast, func, insert, select, text
 
 from portal.catalogue import OFFER_TYPES
 from portal.extensions import db
-from portal.models import Area, Match, Offer, Organisation, SchoolRequest, User, utcnow
+from portal.models import Area, Match, Offer, Organisation, SchoolRequest, SchoolTotal, SchoolYearTotal, User, utcnow
 from portal.models.pupils import Pupil, PupilYearCount
 from portal.models.registers import RegisterEntry, SessionRecord
 from portal.models.users import coordinator_areas
@@ -322,37 +323,10 @@ def _advance_sequences(session) -> None:
 
 
 def fill_totals(area_id: int) -> str:
-    """Fill the kept totals for the area; returns how ("counting.recount_area" or "set-based SQL in the bench")."""
-    recount = getattr(counting, "recount_area", None)
-    if recount is not None:
-        area = db.session.get(Area, area_id)
-        recount(area)
-        db.session.commit()
-        return "counting.recount_area"
-    _fill_totals_sql(area_id)
+    """Fill the kept totals for the area (the pupils' and the schools' of the overview); returns how."""
+    counting.recount_area(db.session.get(Area, area_id))
     db.session.commit()
-    return "set-based SQL in the bench"
-
-
-def _fill_totals_sql(area_id: int) -> None:
-    """The counting rules as set-based SQL (distinct providers off, as the area is): a pupil's contacts are
-    their counted entries (counted already implies attended, meaningful, a type that counts, Year 7+)."""
-    schools = select(Organisation.id).where(Organisation.area_id == area_id, Organisation.kind == "school")
-    session = db.session
-    session.execute(PupilYearCount.__table__.delete().where(
-        PupilYearCount.pupil_id.in_(select(Pupil.id).where(Pupil.school_id.in_(schools)))))
-    attended = (RegisterEntry.attended.is_(True))
-    session.execute(insert(PupilYearCount).from_select(
-        ["pupil_id", "academic_year", "contacts", "attended"],
-        select(RegisterEntry.pupil_id, RegisterEntry.academic_year,
-               func.sum(cast(RegisterEntry.counted, Integer)), func.count())
-        .where(RegisterEntry.school_id.in_(schools), attended)
-        .group_by(RegisterEntry.pupil_id, RegisterEntry.academic_year)))
-    counted = select(func.count()).where(RegisterEntry.pupil_id == Pupil.id, RegisterEntry.counted.is_(True))
-    last = select(func.max(RegisterEntry.held_on)).where(RegisterEntry.pupil_id == Pupil.id,
-                                                         RegisterEntry.counted.is_(True))
-    session.execute(Pupil.__table__.update().where(Pupil.school_id.in_(schools)).values(
-        contacts=counted.scalar_subquery(), last_contact_on=last.scalar_subquery()))
+    return "counting.recount_area"
 
 
 def check_totals(region: Region) -> list[str]:
@@ -369,5 +343,43 @@ def check_totals(region: Region) -> list[str]:
     )
     wanted = region.expected
     return [f"{name}: expected {getattr(wanted, name)}, found {getattr(found, name)}"
-            for name in wanted.__dataclass_fields__ if getattr(wanted, name) != getattr(found, name)]
+            for name in wanted.__dataclass_fields__ if getattr(wanted, name) != getattr(found, name)
+            ] + _check_school_totals(region.area_id)
+
+
+def _check_school_totals(area_id: int) -> list[str]:
+    """Compare the overview's kept per-school totals with grouped queries over every pupil and register entry."""
+    session = db.session
+    target = session.get(Area, area_id).contact_target
+    schools = select(Organisation.id).where(Organisation.area_id == area_id, Organisation.kind == "school")
+    on_roll = (Pupil.school_id.in_(schools), Pupil.status == "on_roll")
+    at_target = Pupil.contacts >= target
+    fresh_groups = {(s, y): (n, int(t), int(r), int(rt)) for s, y, n, t, r, rt in session.execute(
+        select(Pupil.school_id, Pupil.year_group, func.count(), func.sum(cast(at_target, Integer)),
+               func.sum(cast(Pupil.at_risk, Integer)), func.sum(cast(at_target & Pupil.at_risk, Integer)))
+        .where(*on_roll).group_by(Pupil.school_id, Pupil.year_group))}
+    fresh_years: dict[tuple[int, int], list[int]] = {}
+    for school_id, year, n in session.execute(  # the bench's schools are secondary: one contact a year for B5
+            select(Pupil.school_id, PupilYearCount.academic_year, func.count())
+            .join(PupilYearCount, PupilYearCount.pupil_id == Pupil.id)
+            .where(*on_roll, PupilYearCount.contacts >= 1).group_by(Pupil.school_id, PupilYearCount.academic_year)):
+        fresh_years.setdefault((school_id, year), [0, 0])[0] = n
+    for school_id, year, n in session.execute(
+            select(RegisterEntry.school_id, RegisterEntry.academic_year,
+                   func.count(func.distinct(RegisterEntry.provider_id)))
+            .where(RegisterEntry.school_id.in_(schools), RegisterEntry.attended.is_(True))
+            .group_by(RegisterEntry.school_id, RegisterEntry.academic_year)):
+        fresh_years.setdefault((school_id, year), [0, 0])[1] = n
+    kept_groups = {(r.school_id, r.year_group): (r.pupils, r.at_target, r.at_risk, r.at_risk_at_target)
+                   for r in session.scalars(select(SchoolTotal).where(SchoolTotal.school_id.in_(schools)))}
+    kept_years = {(r.school_id, r.academic_year): [r.b5_met, r.providers]
+                  for r in session.scalars(select(SchoolYearTotal).where(SchoolYearTotal.school_id.in_(schools)))}
+    problems = []
+    if kept_groups != fresh_groups:
+        problems.append(f"school totals per year group: {len(set(kept_groups.items()) ^ set(fresh_groups.items()))}"
+                        " rows differ from a fresh count")
+    if kept_years != fresh_years:
+        problems.append(f"school totals per academic year: {len(kept_years)} kept, {len(fresh_years)} counted, "
+                        "differing from a fresh count")
+    return problems
 

@@ -31,6 +31,7 @@ from portal.models.matches import HOLDS_CAPACITY, LIVE, Match, MatchEvent, Match
 from portal.models.offers import Offer, OfferStatus
 from portal.models.organisations import Organisation, OrganisationSector, OrgKind, OrgStatus, SchoolYearSize
 from portal.models.outbox import OutboxMessage, OutboxStatus
+from portal.models.progress_totals import SchoolTotal, SchoolYearTotal
 from portal.models.pupils import (
     DESTINATION_LABELS,
     Destination,
@@ -99,7 +100,9 @@ __all__ = [
     "RosterMapping",
     "RosterUpload",
     "SchoolRequest",
+    "SchoolTotal",
     "SchoolYearSize",
+    "SchoolYearTotal",
     "SessionRecord",
     "TokenPurpose",
     "User",

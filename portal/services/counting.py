@@ -13,17 +13,33 @@ Every page and report asks this module; none counts for itself.
 - Benchmark 5: at least one contact this academic year; two for a college's students.
 
 The totals on Pupil (contacts, last_contact_on) and PupilYearCount are kept here from the register entries,
-whenever a register is recorded or corrected, or an area's rules change.
+whenever a register is recorded or corrected, or an area's rules change. So are the per-school totals the
+coordinator's overview reads (SchoolTotal, SchoolYearTotal: refresh_schools), whenever a school's pupils,
+their totals or its registers change: explicitly after the set-based statements here and in services/pupils.py,
+and, for changes made through ORM objects (a pupil added, edited or marked as left by hand), by noting the
+schools at each flush and refreshing them just before the transaction commits.
 """
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, case, delete, distinct, func, insert, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, case, delete, distinct, event, func, insert, inspect, select, update
+from sqlalchemy.orm import Session, aliased
 
 from portal.catalogue import OFFER_TYPES
 from portal.extensions import db
-from portal.models import Area, Match, Offer, Organisation, Pupil, PupilYearCount, RegisterEntry, SessionRecord
+from portal.models import (
+    Area,
+    Match,
+    Offer,
+    Organisation,
+    Pupil,
+    PupilStatus,
+    PupilYearCount,
+    RegisterEntry,
+    SchoolTotal,
+    SchoolYearTotal,
+    SessionRecord,
+)
 
 FIRST_COUNTED_YEAR = 7  # counting toward the target starts in Year 7
 COLLEGE_PHASE = "college"
@@ -77,6 +93,11 @@ def benchmark5_met(contacts_this_year: int, school: Organisation) -> bool:
     return contacts_this_year >= benchmark5_required(school)
 
 
+def benchmark5_required_sql(phase):
+    """benchmark5_required as a SQL expression on a school's phase column."""
+    return case((phase == COLLEGE_PHASE, 2), else_=1)
+
+
 # --- keeping the totals ------------------------------------------------------------------------------------------
 # Helpers inside the caller's use case: they add and flush, never commit. Every statement is set-based (an UPDATE
 # or INSERT ... SELECT over all the pupils concerned), so the number of statements does not grow with pupils.
@@ -116,11 +137,14 @@ def mark_entries(match: Match) -> list[int]:
 
 def refresh_pupils(pupil_ids) -> None:
     """Recompute these pupils' kept totals from their register entries: Pupil.contacts and last_contact_on, and
-    their PupilYearCount rows. A handful of set-based statements per CHUNK pupils, never one per pupil."""
+    their PupilYearCount rows. A handful of set-based statements per CHUNK pupils, never one per pupil. Their
+    schools' overview totals (refresh_schools) follow when the transaction commits."""
     ids = sorted(set(pupil_ids))
     for start in range(0, len(ids), CHUNK):
         _refresh(_pupils.c.id.in_(ids[start:start + CHUNK]))
     _forget_pupils(set(ids))
+    # Their schools' overview totals are refreshed once, just before the transaction commits (_refresh_noted).
+    db.session.info.setdefault(_PUPILS_NOTED, set()).update(ids)
 
 
 def recount_area(area: Area) -> None:
@@ -129,6 +153,7 @@ def recount_area(area: Area) -> None:
     school_ids = select(_orgs.c.id).where(_orgs.c.area_id == area.id)
     _refresh(_pupils.c.school_id.in_(school_ids))
     _forget_pupils(None)
+    _refresh_schools(lambda column: column.in_(school_ids))
 
 
 def _refresh(which) -> None:
@@ -164,6 +189,136 @@ def _refresh(which) -> None:
         .group_by(_entries.c.pupil_id, _entries.c.academic_year, _areas.c.distinct_providers)
     )
     db.session.execute(insert(_years).from_select(["pupil_id", "academic_year", "contacts", "attended"], per_year))
+
+
+# --- the per-school totals of the coordinator's overview ---------------------------------------------------------
+
+_school_totals = SchoolTotal.__table__
+_school_years = SchoolYearTotal.__table__
+_SCHOOLS_NOTED = "encounters_progress_schools"
+_PUPILS_NOTED = "encounters_progress_pupils"
+_AREAS_NOTED = "encounters_progress_areas"
+
+
+def refresh_schools(school_ids, *, session: Session | None = None) -> None:
+    """Recompute the SchoolTotal and SchoolYearTotal rows of these schools from their pupils, the pupils'
+    kept totals and the register entries (from scratch: whatever changed, the rows equal a fresh count). Seven
+    statements per CHUNK schools, whatever the number of pupils."""
+    ids = sorted(set(school_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        _refresh_schools(lambda column, chunk=chunk: column.in_(chunk), session=session)
+
+
+def _refresh_schools(which, *, session: Session | None = None) -> None:
+    """`which(column)`: the condition that picks the schools by a school id column."""
+    session = session or db.session()
+    session.flush()
+    # PostgreSQL: one refresh of a school at a time (two registers of one school recorded at once would otherwise
+    # both delete and re-insert its rows). Ascending ids, so two refreshes never wait for each other in a circle.
+    session.execute(select(_orgs.c.id).where(which(_orgs.c.id)).order_by(_orgs.c.id).with_for_update())
+    on_roll = and_(which(_pupils.c.school_id), _pupils.c.status == PupilStatus.ON_ROLL.value)
+    at_target = _pupils.c.contacts >= _areas.c.contact_target  # target(area)
+    at_risk = _pupils.c.at_risk.is_(True)
+    session.execute(delete(_school_totals).where(which(_school_totals.c.school_id)))
+    session.execute(insert(_school_totals).from_select(
+        ["school_id", "year_group", "pupils", "at_target", "at_risk", "at_risk_at_target"],
+        select(_pupils.c.school_id, _pupils.c.year_group, func.count(),
+               func.sum(case((at_target, 1), else_=0)), func.sum(case((at_risk, 1), else_=0)),
+               func.sum(case((and_(at_risk, at_target), 1), else_=0)))
+        .select_from(_pupils.join(_orgs, _orgs.c.id == _pupils.c.school_id)
+                     .join(_areas, _areas.c.id == _orgs.c.area_id))
+        .where(on_roll)
+        .group_by(_pupils.c.school_id, _pupils.c.year_group)))
+    rows: dict[tuple[int, int], dict] = {}
+
+    def row(school_id: int, year: int) -> dict:
+        return rows.setdefault((school_id, year), {"school_id": school_id, "academic_year": year,
+                                                   "b5_met": 0, "providers": 0})
+
+    for school_id, year, n in session.execute(
+        select(_pupils.c.school_id, _years.c.academic_year, func.count())
+        .select_from(_pupils.join(_years, _years.c.pupil_id == _pupils.c.id)
+                     .join(_orgs, _orgs.c.id == _pupils.c.school_id))
+        .where(on_roll, _years.c.contacts >= benchmark5_required_sql(_orgs.c.phase))
+        .group_by(_pupils.c.school_id, _years.c.academic_year)
+    ):
+        row(school_id, year)["b5_met"] = n
+    # A provider is engaged in a year when a pupil attended one of its sessions at the school, meaningful or not.
+    engaged = (select(_entries.c.school_id, _entries.c.academic_year, _entries.c.provider_id).distinct()
+               .where(which(_entries.c.school_id), _entries.c.attended.is_(True),
+                      _entries.c.academic_year.is_not(None))
+               .subquery())
+    for school_id, year, n in session.execute(
+        select(engaged.c.school_id, engaged.c.academic_year, func.count())
+        .group_by(engaged.c.school_id, engaged.c.academic_year)
+    ):
+        row(school_id, year)["providers"] = n
+    session.execute(delete(_school_years).where(which(_school_years.c.school_id)))
+    if rows:
+        session.execute(insert(_school_years), list(rows.values()))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, SchoolTotal | SchoolYearTotal):
+            session.expunge(obj)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_schools(session: Session, flush_context) -> None:
+    """Note the schools whose overview totals a flush of ORM objects may have changed (no queries)."""
+    schools: set[int] = session.info.setdefault(_SCHOOLS_NOTED, set())
+    pupils: set[int] = session.info.setdefault(_PUPILS_NOTED, set())
+    changed = [(obj, True) for obj in session.new] + [(obj, True) for obj in session.deleted] + \
+              [(obj, False) for obj in session.dirty]
+    for obj, whole in changed:
+        if isinstance(obj, Pupil):
+            if whole or _changed(obj, "school_id", "status", "year_group", "at_risk", "contacts"):
+                schools.update(_values(obj, "school_id"))
+        elif isinstance(obj, PupilYearCount):
+            pupils.update(_values(obj, "pupil_id"))
+        elif isinstance(obj, RegisterEntry):
+            if whole or _changed(obj, "school_id", "provider_id", "attended", "academic_year"):
+                schools.update(_values(obj, "school_id"))
+        elif isinstance(obj, Organisation) and not whole and _changed(obj, "phase", "area_id"):
+            schools.add(obj.id)  # Benchmark 5 needs two in colleges; the target is the area's
+        elif isinstance(obj, Area) and not whole and _changed(obj, "contact_target"):
+            session.info.setdefault(_AREAS_NOTED, set()).add(obj.id)
+
+
+def _changed(obj, *names: str) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _values(obj, name: str) -> set[int]:
+    """An attribute's value now and before this flush (a pupil moved between schools counts for both)."""
+    history = inspect(obj).attrs[name].history
+    return {value for value in (*history.added, *history.unchanged, *history.deleted) if value is not None}
+
+
+@event.listens_for(Session, "before_commit")
+def _refresh_noted(session: Session) -> None:
+    """Refresh the noted schools' overview totals inside the transaction about to commit."""
+    for _ in range(3):  # the refresh itself changes no ORM objects: one pass, a second to be sure
+        session.flush()
+        schools = session.info.pop(_SCHOOLS_NOTED, set())
+        pupils = session.info.pop(_PUPILS_NOTED, set())
+        areas = session.info.pop(_AREAS_NOTED, set())
+        if not schools and not pupils and not areas:
+            return
+        for column, ids in ((_pupils.c.id, sorted(pupils)), (_orgs.c.area_id, sorted(areas))):
+            table = column.table
+            key = table.c.school_id if table is _pupils else table.c.id
+            for start in range(0, len(ids), CHUNK):
+                schools.update(session.scalars(select(key).distinct().where(column.in_(ids[start:start + CHUNK]))))
+        refresh_schools(schools, session=session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_noted(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_SCHOOLS_NOTED, None)
+        session.info.pop(_PUPILS_NOTED, None)
+        session.info.pop(_AREAS_NOTED, None)
 
 
 def _forget(cls, keep) -> None:
@@ -249,3 +404,115 @@ def pupil_timeline(pupil: Pupil) -> list[TimelineRow]:
 def benchmark5_met_sql(contacts_this_year, school: Organisation):
     """benchmark5_met as a SQL condition on a this-year contacts column, for grouped progress queries (helper F)."""
     return contacts_this_year >= benchmark5_required(school)
+
+
+# --- primary encounters (5/6), counted apart from the secondary target --------------------------------------------
+# A primary encounter is a class's use of a resource kit (a KitRequest marked used: its class's pupils) or a pupil's
+# attendance at a session in a year group below Year 7. Neither ever enters Pupil.contacts, PupilYearCount or the
+# secondary progress figures: mark_entries already leaves entries below Year 7 uncounted, and kits have no pupils.
+
+@dataclass(frozen=True)
+class PrimarySchoolReach:
+    school_id: int
+    school_name: str
+    area_id: int
+    kits_used: int  # kit requests used in the period
+    classes: int  # distinct classes (name and year group) that used a kit
+    kit_pupils: int  # pupils in those classes (each class counted once, at its largest recorded size)
+    session_pupils: int  # distinct pupils who attended a session in Reception–Year 6
+    session_attendances: int  # attended register entries in Reception–Year 6
+
+    @property
+    def pupils(self) -> int:
+        """Pupils reached: the classes' pupils plus pupils who attended sessions below Year 7."""
+        return self.kit_pupils + self.session_pupils
+
+
+@dataclass(frozen=True)
+class PrimaryReach:
+    start: date
+    end: date
+    schools: list[PrimarySchoolReach]
+    primary_schools: int  # schools of the areas with primary years (primary, all-through, special)
+    pupil_encounters: int  # every used kit's class size plus every attended entry below Year 7
+
+    @property
+    def schools_reached(self) -> int:
+        return len(self.schools)
+
+    @property
+    def kits_used(self) -> int:
+        return sum(s.kits_used for s in self.schools)
+
+    @property
+    def classes(self) -> int:
+        return sum(s.classes for s in self.schools)
+
+    @property
+    def pupils(self) -> int:
+        return sum(s.pupils for s in self.schools)
+
+
+def primary_reach(area_ids, *, start: date, end: date) -> PrimaryReach:
+    """Primary encounters in the areas (None: every area) between start and end, both included, per school and in
+    total: kits used (by the date the school recorded use), classes and pupils reached. Three grouped queries."""
+    from datetime import datetime, time, timedelta
+
+    from portal.catalogue import PRIMARY_PHASES
+    from portal.models import KitRequest, KitRequestStatus, OrgKind
+
+    kits = KitRequest.__table__
+    since, until = datetime.combine(start, time.min), datetime.combine(end + timedelta(days=1), time.min)
+    class_key = func.lower(func.trim(kits.c.class_name))
+    kit_query = (select(kits.c.school_id, class_key, kits.c.year_group, func.count(), func.max(kits.c.pupils),
+                        func.sum(kits.c.pupils))
+                 .where(kits.c.status == KitRequestStatus.USED, kits.c.used_at >= since, kits.c.used_at < until)
+                 .group_by(kits.c.school_id, class_key, kits.c.year_group))
+    entry_query = (select(_entries.c.school_id, func.count(), func.count(distinct(_entries.c.pupil_id)))
+                   .select_from(_entries.join(_orgs, _orgs.c.id == _entries.c.school_id))
+                   .where(_entries.c.attended.is_(True), _entries.c.year_group < FIRST_COUNTED_YEAR,
+                          _entries.c.held_on >= start, _entries.c.held_on <= end)
+                   .group_by(_entries.c.school_id))
+    schools_query = select(func.count()).select_from(_orgs).where(_orgs.c.kind == OrgKind.SCHOOL,
+                                                                   _orgs.c.phase.in_(sorted(PRIMARY_PHASES)))
+    if area_ids is not None:
+        ids = sorted(set(area_ids)) or [-1]
+        kit_query = kit_query.where(kits.c.area_id.in_(ids))
+        entry_query = entry_query.where(_orgs.c.area_id.in_(ids))
+        schools_query = schools_query.where(_orgs.c.area_id.in_(ids))
+
+    tally: dict[int, dict[str, int]] = {}
+
+    def of(school_id: int) -> dict[str, int]:
+        return tally.setdefault(school_id, dict.fromkeys(
+            ("kits_used", "classes", "kit_pupils", "session_pupils", "session_attendances", "encounters"), 0))
+
+    for school_id, _name, _year, used, largest, every in db.session.execute(kit_query):
+        row = of(school_id)
+        row["kits_used"] += used
+        row["classes"] += 1
+        row["kit_pupils"] += largest
+        row["encounters"] += every
+    for school_id, attendances, pupils in db.session.execute(entry_query):
+        row = of(school_id)
+        row["session_attendances"] += attendances
+        row["session_pupils"] += pupils
+        row["encounters"] += attendances
+    names = {org_id: (name, area_id) for org_id, name, area_id in db.session.execute(
+        select(_orgs.c.id, _orgs.c.name, _orgs.c.area_id).where(_orgs.c.id.in_(sorted(tally) or [-1])))}
+    schools = sorted(
+        (PrimarySchoolReach(school_id=school_id, school_name=names[school_id][0], area_id=names[school_id][1],
+                            **{k: v for k, v in row.items() if k != "encounters"})
+         for school_id, row in tally.items()),
+        key=lambda s: (s.school_name.lower(), s.school_id))
+    return PrimaryReach(start=start, end=end, schools=schools, primary_schools=db.session.scalar(schools_query) or 0,
+                        pupil_encounters=sum(row["encounters"] for row in tally.values()))
+
+
+def intern_contacts_count(intern_id: int) -> int:
+    """NEET internships (5/6): each completed placement week is one contact for the intern (four weeks at four
+    different providers: four contacts). Proposed, approved and cancelled weeks count nothing."""
+    from portal.models import Placement, PlacementStatus
+
+    return db.session.scalar(select(func.count()).select_from(Placement).where(
+        Placement.intern_id == intern_id, Placement.status == PlacementStatus.COMPLETED)) or 0

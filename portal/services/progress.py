@@ -1,15 +1,16 @@
 """Progress toward four: the careers lead's school, the coordinator's area, a provider's impact (issue 4/6).
 
 Every figure here is an aggregate (GROUP BY) over the totals that services/counting.py keeps on Pupil and
-PupilYearCount, or over the register entries it marks: a page issues a fixed number of queries whatever the number
-of pupils. The counting rules (target, buckets, Benchmark 5, who to send, academic years) are asked of counting.py.
+PupilYearCount, or over the register entries it marks, or (the coordinator's overview) a read of the per-school
+totals it keeps in SchoolTotal and SchoolYearTotal: a page issues a fixed number of queries whatever the number of
+pupils. The counting rules (target, buckets, Benchmark 5, who to send, academic years) are asked of counting.py.
 
 Privacy: provider_impact returns counts only; area_overview returns per-school figures, never pupil rows.
 """
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
 from portal.extensions import db
 from portal.models import (
@@ -22,6 +23,8 @@ from portal.models import (
     PupilStatus,
     PupilYearCount,
     RegisterEntry,
+    SchoolTotal,
+    SchoolYearTotal,
     SessionRecord,
 )
 from portal.services import counting, destinations
@@ -222,7 +225,10 @@ class AreaOverview:
 
 def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOverview:
     """Per school of the area: pupils at the target or more by year group, Benchmark 5, the at-risk cohort's
-    progress, providers engaged in the academic year and leavers' not-knowns. Five grouped queries."""
+    progress, providers engaged in the academic year and leavers' not-knowns.
+
+    Reads the per-school totals counting.py keeps (SchoolTotal, SchoolYearTotal) instead of aggregating
+    every pupil of the area: four queries, whatever the number of pupils and register entries."""
     current = counting.current_academic_year(today)
     year = current if year is None else year
     top = counting.target(area)
@@ -231,46 +237,28 @@ def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOv
         .order_by(Organisation.name, Organisation.id)
     ))
     by_id = {school.id: SchoolSummary(school) for school in schools}
-    in_area = select(Organisation.id).where(Organisation.area_id == area.id, Organisation.kind == OrgKind.SCHOOL)
-    at_target = Pupil.contacts >= top
+    ids = list(by_id) or [-1]
     year_groups: set[int] = set()
     for school_id, year_group, n, n_target, n_risk, n_risk_target in db.session.execute(
-        select(Pupil.school_id, Pupil.year_group, func.count(),
-               func.sum(case((at_target, 1), else_=0)),
-               func.sum(case((Pupil.at_risk, 1), else_=0)),
-               func.sum(case((and_(Pupil.at_risk, at_target), 1), else_=0)))
-        .where(Pupil.school_id.in_(in_area), Pupil.status == PupilStatus.ON_ROLL)
-        .group_by(Pupil.school_id, Pupil.year_group)
+        select(SchoolTotal.school_id, SchoolTotal.year_group, SchoolTotal.pupils, SchoolTotal.at_target,
+               SchoolTotal.at_risk, SchoolTotal.at_risk_at_target)
+        .where(SchoolTotal.school_id.in_(ids), SchoolTotal.pupils > 0)
     ):
         s = by_id[school_id]
         year_groups.add(year_group)
         s.on_roll += n
         s.on_roll_by_year[year_group] = n
-        s.at_target_by_year[year_group] = int(n_target or 0)
-        s.at_target += int(n_target or 0)
-        s.at_risk += int(n_risk or 0)
-        s.at_risk_at_target += int(n_risk_target or 0)
-    # Benchmark 5: one grouped query per requirement the area's schools have (one, or two with colleges).
-    by_rule: dict[int, list[Organisation]] = {}
-    for school in schools:
-        by_rule.setdefault(counting.benchmark5_required(school), []).append(school)
-    for alike in by_rule.values():
-        for school_id, n in db.session.execute(
-            select(Pupil.school_id, func.count())
-            .join(PupilYearCount, and_(PupilYearCount.pupil_id == Pupil.id, PupilYearCount.academic_year == year))
-            .where(Pupil.school_id.in_([school.id for school in alike]), Pupil.status == PupilStatus.ON_ROLL,
-                   counting.benchmark5_met_sql(PupilYearCount.contacts, alike[0]))
-            .group_by(Pupil.school_id)
-        ):
-            by_id[school_id].b5_met = n
-    for school_id, n in db.session.execute(
-        select(RegisterEntry.school_id, func.count(func.distinct(RegisterEntry.provider_id)))
-        .where(RegisterEntry.school_id.in_(in_area), RegisterEntry.academic_year == year,
-               or_(RegisterEntry.counted, RegisterEntry.attended.is_(True)))
-        .group_by(RegisterEntry.school_id)
+        s.at_target_by_year[year_group] = n_target
+        s.at_target += n_target
+        s.at_risk += n_risk
+        s.at_risk_at_target += n_risk_target
+    for school_id, b5_met, providers in db.session.execute(
+        select(SchoolYearTotal.school_id, SchoolYearTotal.b5_met, SchoolYearTotal.providers)
+        .where(SchoolYearTotal.school_id.in_(ids), SchoolYearTotal.academic_year == year)
     ):
-        by_id[school_id].providers = n
-    for school_id, leavers, not_known in db.session.execute(destinations.not_known_by_school(in_area, today=today)):
+        by_id[school_id].b5_met = b5_met
+        by_id[school_id].providers = providers
+    for school_id, leavers, not_known in db.session.execute(destinations.not_known_by_school(ids, today=today)):
         by_id[school_id].leavers = leavers
         by_id[school_id].not_known = int(not_known or 0)
     return AreaOverview(

@@ -397,6 +397,7 @@ def import_roster(school: Organisation, rows: Sequence[RosterRow], *, full_roste
                 db.session.execute(update(table).where(table.c.id.in_(gone[start:start + 1000])).values(
                     status=PupilStatus.LEFT.value, left_on=today, version=table.c.version + 1, updated_at=now))
             summary.left = len(gone)
+        counting.refresh_schools([school.id])  # the coordinator's overview totals (Core statements above)
         db.session.expire_all()
         if mapping is not None:
             _remember_mapping(school, mapping, by)
@@ -600,6 +601,7 @@ def rollover(school: Organisation | None = None, *, apply: bool, today: date | N
                 status=PupilStatus.LEFT, left_on=today, version=Pupil.version + 1, updated_at=utcnow()))
             db.session.execute(update(Pupil).where(on_roll, Pupil.year_group < plan.last_year).values(
                 year_group=Pupil.year_group + 1, version=Pupil.version + 1, updated_at=utcnow()))
+            counting.refresh_schools([org.id])  # the coordinator's overview totals (Core statements above)
             audit.record("pupils.rollover", target=org, area_id=org.area_id,
                          detail=f"into {counting.academic_year_label(into_year)}: {plan.total_moving} moved up, "
                                 f"{plan.total_leaving} left")
