@@ -70,6 +70,28 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     app.register_blueprint(registers_bp)
 
+    from portal.internships.views import bp as internships_bp
+
+    app.register_blueprint(internships_bp)
+
+    from portal.feedback.views import bp as feedback_bp
+    from portal.internship_followup.views import bp as internship_followup_bp
+
+    app.register_blueprint(internship_followup_bp)
+    app.register_blueprint(feedback_bp)
+
+    from portal.kits.views import bp as kits_bp
+
+    app.register_blueprint(kits_bp)
+
+    from portal.levy.views import bp as levy_bp
+
+    app.register_blueprint(levy_bp)
+
+    from portal.pledges.views import bp as pledges_bp
+
+    app.register_blueprint(pledges_bp)
+
     from portal import cli
 
     cli.init_app(app)

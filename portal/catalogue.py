@@ -42,6 +42,8 @@ DETAIL_LABELS = {
     "funding_amount_pence": "Levy funding available (£)",
     "levy_expires_on": "Date the levy funds expire",
     "kit_stock": "Kits in stock",
+    "mentor_name": "Mentor's name",
+    "council_contribution_pence": "The council's weekly wage contribution (£)",
 }
 
 
@@ -96,6 +98,7 @@ OFFER_TYPES: dict[str, OfferType] = {
         OfferType("enterprise_adviser", "Enterprise adviser", Unit.PLACES, False, SECONDARY_PHASES,
                   description="A senior volunteer linked to one school for the long term, advising its careers lead."),
         OfferType("internship_week", "Internship placement week", Unit.PLACES, True, frozenset(),
+                  details=("mentor_name", "weekly_wage_pence", "council_contribution_pence"),
                   needs_safeguarding_to_publish=True, default_delivery=Delivery.WORKPLACE,
                   description="A paid week's placement in the NEET internship programme (young people not at school)."),
     )

@@ -123,6 +123,102 @@ def init_app(app: Flask) -> None:
         sent = match_lifecycle.send_reminders(now=moment)
         click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
 
+    internships_group = click.Group("internships", help="The NEET internship programme.")
+    app.cli.add_command(internships_group)
+    internships_feedback = click.Group("feedback", help="The weekly feedback of placements.")
+    internships_followups = click.Group("followups", help="EET/NEET follow-ups at 3, 6 and 12 months.")
+    internships_group.add_command(internships_feedback)
+    internships_group.add_command(internships_followups)
+
+    def _internships_now(now: str | None):
+        from datetime import UTC, datetime
+
+        try:
+            moment = datetime.fromisoformat(now) if now else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
+        return moment
+
+    @internships_feedback.command("send")
+    @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def internships_feedback_send_command(now: str | None) -> None:
+        """Make the mentor's and intern's feedback links of each placement week that ended (its Friday), once, and
+        mail the mentor's to the provider. Run it daily, e.g. cron: `0 17 * * * flask internships feedback send`."""
+        from portal.services import internship_followup
+
+        run = internship_followup.send_feedback_requests(now=_internships_now(now))
+        click.echo(f"Made {run.created} feedback link{'' if run.created == 1 else 's'}; "
+                   f"mailed {run.mailed} provider contact{'' if run.mailed == 1 else 's'}.")
+
+    @internships_followups.command("remind")
+    @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def internships_followups_remind_command(now: str | None) -> None:
+        """Mail each area's coordinators, once, about follow-ups that fell due unrecorded.
+        Run it daily, e.g. cron: `0 8 * * * flask internships followups remind`."""
+        from portal.services import internship_followup
+
+        sent = internship_followup.remind_due_follow_ups(now=_internships_now(now))
+        click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
+
+    levy_group = click.Group("levy", help="Levy-paying providers' apprenticeship levy accounts.")
+    app.cli.add_command(levy_group)
+
+    @levy_group.command("remind")
+    @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def levy_remind_command(now: str | None) -> None:
+        """Mail levy-paying providers whose funds expire within 3 months (once per provider and expiring month,
+        recorded in the audit log). Run it weekly or monthly, e.g. cron: `0 8 * * 1 flask levy remind`."""
+        from datetime import UTC, datetime
+
+        from portal.services import levy
+
+        try:
+            moment = datetime.fromisoformat(now) if now else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        mailed = levy.send_reminders(now=moment)
+        click.echo(f"Reminded {mailed} provider{'' if mailed == 1 else 's'}.")
+
+    pledges_group = click.Group("pledges", help="Levy transfer pledges: auto-approvals due and undecided applications.")
+    app.cli.add_command(pledges_group)
+
+    def _pledges_now(now: str | None):
+        from datetime import UTC, datetime
+
+        try:
+            moment = datetime.fromisoformat(now) if now else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
+        return moment
+
+    @pledges_group.command("auto-approve")
+    @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def pledges_auto_approve_command(now: str | None) -> None:
+        """Approve the applications due to approve themselves (they meet every criterion of a pledge that
+        auto-approves). Run it every few minutes, e.g. cron: `*/5 * * * * flask pledges auto-approve`."""
+        from portal.services import pledges
+
+        summary = pledges.run_due(now=_pledges_now(now))
+        click.echo(f"{summary.message}.")
+        for application_id, note in summary.stopped:
+            click.echo(f"  application {application_id}: {note}")
+
+    @pledges_group.command("expire")
+    @click.option("--now", "now", default=None, help="Expire as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    def pledges_expire_command(now: str | None) -> None:
+        """Expire applications still undecided three months after applying. Run it daily, e.g. cron:
+        `20 2 * * * flask pledges expire`."""
+        from portal.services import pledges
+
+        count = pledges.expire(now=_pledges_now(now))
+        click.echo(f"Expired {count} application{'' if count == 1 else 's'}.")
+
     pupils_group = click.Group("pupils", help="Schools' pupil rosters.")
     app.cli.add_command(pupils_group)
 

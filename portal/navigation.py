@@ -14,10 +14,19 @@ NAV_ITEMS = [
     ("Pupils", "pupils.index"),
     ("Open requests", "browse.open_requests"),
     ("Proposals", "matches.index"),
+    ("Internships", "internships.index"),
+    ("Internship weeks", "internships.provider_placements"),
     ("Progress", "progress.index"),
     ("Progress", "progress.areas"),
     ("Impact", "progress.impact"),
     ("Destinations", "progress.destinations"),
+    ("Kits", "kits.index"),
+    ("Kit requests", "kits.provider_requests"),
+    ("Primary reach", "kits.reach"),
+    ("Levy account", "levy.account"),
+    ("Levy at risk", "levy.at_risk"),
+    ("Pledges", "pledges.index"),
+    ("Levy pledges", "pledges.area"),
     ("My organisation", "organisations.mine"),
     ("Verification", "verification.queue"),
     ("Organisations", "organisations.index"),
@@ -26,6 +35,14 @@ NAV_ITEMS = [
     ("Users", "admin.users"),
     ("Account", "auth.account"),
 ]
+
+# Items whose page also needs an object rule about the user's own organisation: shown only to those it lets in.
+NAV_CHECKS = {"kits.index": policy.can_request_kits, "levy.account": policy.has_levy_account,
+             "pledges.index": lambda user: policy.can_pledge(user) or policy.can_apply_for_pledges(user)}
+
+
+def _anyone(user) -> bool:
+    return True
 
 
 def nav_for(user) -> list[tuple[str, str, bool]]:
@@ -39,6 +56,7 @@ def nav_for(user) -> list[tuple[str, str, bool]]:
         (label, endpoint, current == endpoint)
         for label, endpoint in NAV_ITEMS
         if policy.may_reach(user, endpoint) and (not setting_up or policy.rule_for(endpoint).during_two_step_setup)
+        and NAV_CHECKS.get(endpoint, _anyone)(user)
     ]
 
 

@@ -131,6 +131,65 @@ ROUTE_RULES: dict[str, Rule] = {
     "reports.termly_csv": COORDINATORS,
     "reports.benchmark5": Rule(roles=frozenset({Role.CAREERS_LEAD})),
     "reports.pupils_csv": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    # Apprenticeship levy (5/6): a provider's own account (levy payers; others get a page saying so); coordinators
+    # see levy at risk in their areas and a provider's account read-only (object rule: can_see_levy_account).
+    "levy.account": Rule(roles=frozenset({Role.PROVIDER})),
+    "levy.add_entry": Rule(roles=frozenset({Role.PROVIDER})),
+    "levy.add_spend": Rule(roles=frozenset({Role.PROVIDER})),
+    "levy.provider_account": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    "levy.at_risk": COORDINATORS,
+    # NEET internship programmes and their rota (5/6): coordinators of the programme's area and admins (object rule:
+    # can_manage_programme). Providers see only their own placements, by intern reference (can_complete_placement).
+    "internships.index": COORDINATORS,
+    "internships.create": COORDINATORS,
+    "internships.programme": COORDINATORS,
+    "internships.edit": COORDINATORS,
+    "internships.add_intern": COORDINATORS,
+    "internships.edit_intern": COORDINATORS,
+    "internships.withdraw_intern": COORDINATORS,
+    "internships.run_rota": COORDINATORS,
+    "internships.move": COORDINATORS,
+    "internships.approve": COORDINATORS,
+    "internships.printable": COORDINATORS,
+    "internships.provider_placements": Rule(roles=frozenset({Role.PROVIDER})),
+    "internships.complete": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    # NEET internships after the rota (5/6): feedback, coaching, signposting, control group, follow-ups, evaluation.
+    # Coordinators of the programme's area and admins (object rule: can_follow_up_programme). The feedback form is
+    # reached by its mailed or handed-on link: the token is the authority, no account needed.
+    "internship_followup.interns": COORDINATORS,
+    "internship_followup.coaching": COORDINATORS,
+    "internship_followup.signposting": COORDINATORS,
+    "internship_followup.feedback": COORDINATORS,
+    "internship_followup.intern_link": COORDINATORS,
+    "internship_followup.control_group": COORDINATORS,
+    "internship_followup.complete": COORDINATORS,
+    "internship_followup.follow_ups": COORDINATORS,
+    "internship_followup.evaluation": COORDINATORS,
+    "feedback.form": PUBLIC,
+    # Primary resource kits (5/6): careers leads of schools with primary years ask for kits (object rule:
+    # can_request_kits; secondary-only schools are refused); the kit's provider sends them (can_send_kit); the school
+    # records use (can_manage_kit_request); either side cancels; coordinators see their areas' primary reach.
+    "kits.index": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "kits.request_kit": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "kits.mark_sent": Rule(roles=frozenset({Role.PROVIDER})),
+    "kits.mark_used": Rule(roles=frozenset({Role.CAREERS_LEAD})),
+    "kits.cancel": MEMBERS,
+    "kits.provider_requests": Rule(roles=frozenset({Role.PROVIDER})),
+    "kits.reach": COORDINATORS,
+    # Levy transfer pledges (5/6): levy-paying providers pledge (object rule: can_pledge) and decide on applications
+    # to their pledges (can_manage_pledge); providers that do not pay the levy browse and apply (can_apply_to_pledge)
+    # and accept or withdraw their own (can_act_as_applicant); coordinators of the pledger's area read (can_see_pledge).
+    "pledges.index": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.area": COORDINATORS,
+    "pledges.create": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.view": Rule(roles=frozenset({Role.PROVIDER, Role.COORDINATOR, Role.ADMIN})),
+    "pledges.apply": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.close": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.approve": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.reject": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.use": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.accept": Rule(roles=frozenset({Role.PROVIDER})),
+    "pledges.withdraw": Rule(roles=frozenset({Role.PROVIDER})),
 }
 
 
@@ -251,3 +310,95 @@ def can_manage_pupil(user, pupil) -> bool:
     """A pupil's record (and name) is for their own school's careers leads only: not coordinators, not providers."""
     return user.role == Role.CAREERS_LEAD and user.organisation_id is not None \
         and user.organisation_id == pupil.school_id
+
+
+def can_request_kits(user) -> bool:
+    """Primary resource kits: careers leads of schools that teach primary years (primary, all-through, special)."""
+    from portal.vocab import PHASE_YEARS
+
+    org = getattr(user, "organisation", None)
+    return user.role == Role.CAREERS_LEAD and org is not None and org.is_school \
+        and any(year < 7 for year in PHASE_YEARS.get(org.phase or "", ()))
+
+
+def can_manage_kit_request(user, kit_request) -> bool:
+    """A kit request's school side: that school's careers leads (record use, cancel before it is sent)."""
+    return user.role == Role.CAREERS_LEAD and user.organisation_id == kit_request.school_id
+
+
+def can_send_kit(user, kit_request) -> bool:
+    """A kit request's provider side: the kit offer's provider contacts (mark sent, cancel)."""
+    return user.role == Role.PROVIDER and user.organisation_id == kit_request.offer.provider_id
+
+
+# --- levy transfer pledges (5/6) -------------------------------------------------------------------------------------
+
+def _verified_provider(user) -> bool:
+    org = getattr(user, "organisation", None)
+    return user.role == Role.PROVIDER and org is not None and org.is_provider and org.is_verified
+
+
+def can_pledge(user) -> bool:
+    """Verified providers that pay the apprenticeship levy pledge part of their levy funds."""
+    return _verified_provider(user) and user.organisation.levy_payer
+
+
+def can_apply_for_pledges(user) -> bool:
+    """Smaller employers: verified providers that do not pay the levy."""
+    return _verified_provider(user) and not user.organisation.levy_payer
+
+
+def can_apply_to_pledge(user, pledge) -> bool:
+    return can_apply_for_pledges(user) and pledge.provider_id != user.organisation_id
+
+
+def can_manage_pledge(user, pledge) -> bool:
+    """The pledging provider's own contacts close the pledge and decide on its applications."""
+    return user.role == Role.PROVIDER and user.organisation_id == pledge.provider_id
+
+
+def can_act_as_applicant(user, application) -> bool:
+    """The applying provider's own contacts accept or withdraw its application."""
+    return user.role == Role.PROVIDER and user.organisation_id == application.applicant_id
+
+
+def can_see_pledge(user, pledge) -> bool:
+    """The pledger; smaller employers while it is open or once they applied; coordinators of its area (read-only)."""
+    if user.role in (Role.COORDINATOR, Role.ADMIN):
+        return _in_areas(user, pledge.area_id)
+    if can_manage_pledge(user, pledge):
+        return True
+    if not can_apply_for_pledges(user):
+        return False
+    return pledge.status == "open" or any(a.applicant_id == user.organisation_id for a in pledge.applications)
+
+
+def can_follow_up_programme(user, programme) -> bool:
+    """An internship programme's feedback, coaching, control group, follow-ups and evaluation: coordinators of its
+    area and admins. Interns' names are for them alone."""
+    return user.role in (Role.COORDINATOR, Role.ADMIN) and _in_areas(user, programme.area_id)
+
+
+def can_manage_programme(user, programme) -> bool:
+    """An internship programme, its interns and its rota: coordinators of its area and admins."""
+    return user.role in (Role.COORDINATOR, Role.ADMIN) and _in_areas(user, programme.area_id)
+
+
+def can_complete_placement(user, placement) -> bool:
+    """An intern's week is marked completed by the programme's coordinators or by the placement's provider."""
+    if user.role == Role.PROVIDER:
+        return user.organisation_id is not None and user.organisation_id == placement.provider_id
+    return user.role in (Role.COORDINATOR, Role.ADMIN) and _in_areas(user, placement.intern.area_id)
+
+
+def can_see_levy_account(user, provider) -> bool:
+    """A provider's levy account: its own users, and coordinators of its area (read only); admins."""
+    if user.role in (Role.COORDINATOR, Role.ADMIN):
+        return _in_areas(user, provider.area_id)
+    return user.role == Role.PROVIDER and user.organisation_id == provider.id
+
+
+def has_levy_account(user) -> bool:
+    """The navigation's link to the levy account: users of a levy-paying provider."""
+    org = getattr(user, "organisation", None)
+    return user.role == Role.PROVIDER and org is not None and org.levy_payer

@@ -173,3 +173,36 @@ def make_pupil(school: Organisation, **fields):
     db.session.add(pupil)
     db.session.flush()
     return pupil
+
+
+def make_pledge(provider: Organisation, *, amount_pence: int = 500_000, **fields):
+    """An open levy transfer pledge from a (levy-paying) provider, with no criteria and no auto-approval unless
+    given; the 50% rule is the service's (services.pledges.create_pledge), not checked here."""
+    from portal.models import Pledge
+
+    provider.levy_payer = True
+    pledge = Pledge(provider_id=provider.id, area_id=provider.area_id,
+                    title=fields.pop("title", f"Pledge {next(_seq)}"),
+                    amount_pence=amount_pence, remaining_pence=fields.pop("remaining_pence", amount_pence),
+                    last_year_funds_pence=fields.pop("last_year_funds_pence", amount_pence * 2),
+                    auto_approve=fields.pop("auto_approve", False), **fields)
+    db.session.add(pledge)
+    db.session.flush()
+    return pledge
+
+
+def make_pledge_application(pledge, applicant: Organisation, *, amount_pence: int = 100_000, **fields):
+    """An application awaiting approval, made now, expiring in three months."""
+    from portal.models import PledgeApplication
+
+    now = utcnow()
+    application = PledgeApplication(
+        pledge_id=pledge.id, applicant_id=applicant.id, standard=fields.pop("standard", "Engineering technician"),
+        level=fields.pop("level", 3), apprentices=fields.pop("apprentices", 1), amount_pence=amount_pence,
+        starts_on=fields.pop("starts_on", date.today() + timedelta(days=60)),
+        meets_criteria=fields.pop("meets_criteria", True),
+        expires_at=fields.pop("expires_at", now + timedelta(days=90)),
+        **fields)
+    db.session.add(application)
+    db.session.flush()
+    return application

@@ -4,11 +4,17 @@ The table is written from the product's rules, independently of portal/policy.py
 fails here. A route that exists in the app but not in this table (or the reverse) fails
 test_matrix_covers_every_route: adding a route means deciding who may reach it.
 """
+import shutil
 from dataclasses import dataclass
+from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 
+from portal import create_app
+from portal.extensions import db
 from portal.models import Match, Offer, Organisation, Pupil, RosterUpload, SchoolRequest, User, utcnow
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
@@ -39,10 +45,54 @@ class World:
     other_upload: RosterUpload
 
 
-@pytest.fixture
-def world(app) -> World:
-    from portal.extensions import db
+@pytest.fixture(scope="module")
+def world_template(sqlite_template, tmp_path_factory):
+    """The world is built once into a SQLite file; every case starts from a copy of it (the matrix has over a
+    thousand cases, and building the world each time would dominate the run). The cases read the world through
+    plain snapshots of its rows, taken while it was built."""
+    path = tmp_path_factory.mktemp("matrix") / "world.db"
+    shutil.copyfile(sqlite_template, path)
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    with app.app_context():
+        snapshot = _snapshot(_build_world())
+        db.session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db.session.remove()
+        db.engine.dispose()
+    return path, snapshot
 
+
+@pytest.fixture
+def database(world_template, tmp_path) -> dict:
+    """Overrides conftest's: a fresh copy of the built world instead of an empty database (SQLite only; the
+    rules do not depend on the database)."""
+    path = tmp_path / "test.db"
+    shutil.copyfile(world_template[0], path)
+    return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"}
+
+
+@pytest.fixture
+def world(app, world_template):
+    return world_template[1]
+
+
+def _row(obj):
+    """A model instance as a plain namespace of its columns (users keep get_id for signing in)."""
+    if obj is None or not hasattr(obj, "__mapper__"):
+        return obj
+    values = {attr.key: getattr(obj, attr.key) for attr in obj.__mapper__.column_attrs}
+    if isinstance(obj, User):
+        user_id = obj.get_id()
+        values["get_id"] = lambda: user_id
+    return SimpleNamespace(**values)
+
+
+def _snapshot(w: World) -> SimpleNamespace:
+    values = {name: _row(value) for name, value in vars(w).items() if name != "users"}
+    values["users"] = {role: _row(user) for role, user in w.users.items()}
+    return SimpleNamespace(**values)
+
+
+def _build_world() -> World:
     burnley, preston = make_area("Burnley"), make_area("Preston")
     provider_org = make_provider(burnley)
     school = make_school(burnley)
@@ -76,9 +126,87 @@ def world(app) -> World:
                                 content=b"Adno,Year\n1,9\n")
     db.session.add_all([proposed_match, other_match, pupil, other_pupil, upload, other_upload])
     db.session.commit()
-    return World(users, provider_org, school, other_provider, pending_user, burnley.id,
-                 school_request, other_school, other_request, offer, draft_offer, other_offer,
-                 proposed_match, other_match, pupil, other_pupil, upload, other_upload)
+    w = World(users, provider_org, school, other_provider, pending_user, burnley.id,
+              school_request, other_school, other_request, offer, draft_offer, other_offer,
+              proposed_match, other_match, pupil, other_pupil, upload, other_upload)
+    for extend in (_internship_world, _placement_world, _pledge_world, _kit_world):
+        extend(w, db)
+    db.session.commit()
+    return w
+
+
+def _internship_world(w, db):
+    """A Burnley programme (w.programme, rota approved) with an intern placed at w.provider_org and the intern's
+    feedback row (w.intern_feedback); the same in Preston (w.other_programme, w.other_intern,
+    w.other_intern_feedback)."""
+    from portal.models import Intern, InternshipProgramme, Placement, PlacementFeedback
+
+    monday = date.today() - timedelta(days=date.today().weekday())
+
+    def programme_in(area_id, provider, offer, tag):
+        programme = InternshipProgramme(
+            area_id=area_id, name=f"Matrix cohort {tag}", coaching_on=monday - timedelta(days=7), week1_on=monday,
+            week2_on=monday + timedelta(weeks=1), week3_on=monday + timedelta(weeks=2),
+            week4_on=monday + timedelta(weeks=3), status="rota_approved")
+        db.session.add(programme)
+        db.session.flush()
+        intern = Intern(programme_id=programme.id, area_id=area_id, reference=f"IMATRIX{tag}", age_band="18-19",
+                        neet_months=3)
+        db.session.add(intern)
+        db.session.flush()
+        placement = Placement(programme_id=programme.id, intern_id=intern.id, offer_id=offer.id,
+                              provider_id=provider.id, week_no=1, status="approved")
+        db.session.add(placement)
+        db.session.flush()
+        feedback = PlacementFeedback(placement_id=placement.id, side="intern",
+                                     token_hash=f"matrix-{tag}".ljust(64, "0"))
+        db.session.add(feedback)
+        db.session.flush()
+        return programme, intern, feedback
+
+    w.programme, w.intern, w.intern_feedback = programme_in(w.area_id, w.provider_org, w.offer, "1")
+    w.other_programme, w.other_intern, w.other_intern_feedback = programme_in(
+        w.other_school.area_id, w.other_provider, w.other_offer, "2")
+
+
+def _placement_world(w, db):
+    """The placements I2's programmes hold: w.placement (Burnley, at w.provider_org) and w.other_placement
+    (Preston, at w.other_provider)."""
+    from sqlalchemy import select
+
+    from portal.models import Placement
+
+    w.placement = db.session.scalar(select(Placement).where(Placement.intern_id == w.intern.id))
+    w.other_placement = db.session.scalar(select(Placement).where(Placement.intern_id == w.other_intern.id))
+
+
+def _pledge_world(w, db):
+    from tests.factories import make_pledge, make_pledge_application, make_provider
+
+    burnley_payer = make_provider(w.provider_org.area, name="Matrix Levy Payer Ltd", levy_payer=True)
+    w.pledge = make_pledge(burnley_payer, title="Matrix pledge")
+    w.pledge_application = make_pledge_application(w.pledge, w.provider_org)
+    preston_payer = make_provider(w.other_provider.area, name="Preston Levy Payer Ltd", levy_payer=True)
+    w.other_pledge = make_pledge(preston_payer, title="Closed Preston pledge", status="closed")
+    db.session.commit()
+
+
+def _kit_world(w, db):
+    from portal.models import KitRequest
+    from tests.factories import make_offer, make_school
+
+    w.school.phase = "all_through"
+    kit_fields = {"type": "primary_kit", "year_groups": (0, 1, 2), "sessions": 1, "per_session": 1, "capacity": 5,
+                  "kit_stock": 5}
+    w.kit = make_offer(w.provider_org, title="Matrix kit", **kit_fields)
+    w.other_kit = make_offer(w.other_provider, title="Preston kit", **kit_fields)  # Preston only
+    other_primary = make_school(w.other_school.area, phase="primary")
+    w.kit_request = KitRequest(offer_id=w.kit.id, school_id=w.school.id, area_id=w.school.area_id,
+                               class_name="Oak class", year_group=1, pupils=28)
+    w.other_kit_request = KitRequest(offer_id=w.other_kit.id, school_id=other_primary.id,
+                                     area_id=other_primary.area_id, class_name="Far class", year_group=2, pupils=25)
+    db.session.add_all([w.kit_request, w.other_kit_request])
+    db.session.commit()
 
 
 def everyone():
@@ -202,6 +330,81 @@ MATRIX = {
                              only("careers_lead", "coordinator", "admin")),
     "school_requests.withdraw": ("GET", lambda w: f"/requests/{w.school_request.id}/withdraw",
                                  only("careers_lead", "coordinator", "admin")),
+    # NEET internship programmes (5/6): coordinators of the programme's area and admins; interns' names are theirs
+    # alone. Providers see only their own placements (references only) and mark their weeks completed.
+    "internships.index": ("GET", lambda w: "/internships", STAFF),
+    "internships.create": ("GET", lambda w: "/internships/new", STAFF),
+    "internships.programme": ("GET", lambda w: f"/internships/{w.programme.id}", only("coordinator", "admin")),
+    "internships.edit": ("GET", lambda w: f"/internships/{w.programme.id}/edit", only("coordinator", "admin")),
+    "internships.add_intern": ("GET", lambda w: f"/internships/{w.programme.id}/interns/new",
+                               only("coordinator", "admin")),
+    "internships.edit_intern": ("GET", lambda w: f"/internships/{w.programme.id}/interns/{w.intern.id}/edit",
+                                only("coordinator", "admin")),
+    "internships.withdraw_intern": ("GET", lambda w: f"/internships/{w.programme.id}/interns/{w.intern.id}/withdraw",
+                                    only("coordinator", "admin")),
+    "internships.run_rota": ("POST", lambda w: f"/internships/{w.programme.id}/rota/run", only("coordinator", "admin")),
+    "internships.move": ("GET", lambda w: f"/internships/{w.programme.id}/rota/{w.intern.id}/1",
+                         only("coordinator", "admin")),
+    "internships.approve": ("POST", lambda w: f"/internships/{w.programme.id}/rota/approve",
+                            only("coordinator", "admin")),
+    "internships.printable": ("GET", lambda w: f"/internships/{w.programme.id}/print", only("coordinator", "admin")),
+    "internships.provider_placements": ("GET", lambda w: "/internships/placements", only("provider")),
+    "internships.complete": ("POST", lambda w: f"/internships/placements/{w.placement.id}/complete",
+                             only("provider", "coordinator", "admin")),
+    # NEET internships after the rota (5/6): the programme's area's coordinators and admins; never providers or
+    # careers leads (interns' names are coordinators' alone). The feedback form is public: its link is the key.
+    "internship_followup.interns": ("GET", lambda w: f"/internships/programmes/{w.programme.id}/coaching",
+                                    only("coordinator", "admin")),
+    "internship_followup.coaching": ("POST", lambda w: f"/internships/interns/{w.intern.id}/coaching",
+                                     only("coordinator", "admin")),
+    "internship_followup.signposting": ("GET", lambda w: f"/internships/interns/{w.intern.id}/signposting",
+                                        only("coordinator", "admin")),
+    "internship_followup.feedback": ("GET", lambda w: f"/internships/programmes/{w.programme.id}/feedback",
+                                     only("coordinator", "admin")),
+    "internship_followup.intern_link": ("POST", lambda w: f"/internships/feedback/{w.intern_feedback.id}/intern-link",
+                                        only("coordinator", "admin")),
+    "internship_followup.control_group": ("GET", lambda w: f"/internships/programmes/{w.programme.id}/control-group",
+                                          only("coordinator", "admin")),
+    "internship_followup.complete": ("GET", lambda w: f"/internships/programmes/{w.programme.id}/complete",
+                                     only("coordinator", "admin")),
+    "internship_followup.follow_ups": ("GET", lambda w: f"/internships/programmes/{w.programme.id}/follow-ups/3",
+                                       only("coordinator", "admin")),
+    "internship_followup.evaluation": ("GET", lambda w: f"/internships/programmes/{w.programme.id}/evaluation",
+                                       only("coordinator", "admin")),
+    "feedback.form": ("GET", lambda w: "/feedback/not-a-real-token", everyone()),
+    # Apprenticeship levy (5/6): a provider's own levy account (entries and spends are its own users' alone);
+    # coordinators see levy at risk in their areas and, read only, the account of a provider of their area.
+    "levy.account": ("GET", lambda w: "/levy", only("provider")),
+    "levy.add_entry": ("POST", lambda w: "/levy/entries", only("provider")),
+    "levy.add_spend": ("POST", lambda w: "/levy/spends", only("provider")),
+    "levy.provider_account": ("GET", lambda w: f"/levy/providers/{w.provider_org.id}",
+                              only("provider", "coordinator", "admin")),
+    "levy.at_risk": ("GET", lambda w: "/levy/at-risk", STAFF),
+    # Levy transfer pledges (5/6): smaller employers (the matrix's provider) browse and apply, accept or withdraw
+    # their own; only the pledger closes and decides (so nobody here); coordinators of the pledger's area read.
+    "pledges.index": ("GET", lambda w: "/pledges", only("provider")),
+    "pledges.area": ("GET", lambda w: "/pledges/area", STAFF),
+    "pledges.create": ("GET", lambda w: "/pledges/new", only()),  # the matrix's provider does not pay the levy
+    "pledges.view": ("GET", lambda w: f"/pledges/{w.pledge.id}", only("provider", "coordinator", "admin")),
+    "pledges.apply": ("GET", lambda w: f"/pledges/{w.pledge.id}/apply", only("provider")),
+    "pledges.close": ("GET", lambda w: f"/pledges/{w.pledge.id}/close", only()),
+    "pledges.approve": ("POST", lambda w: f"/pledges/applications/{w.pledge_application.id}/approve", only()),
+    "pledges.reject": ("GET", lambda w: f"/pledges/applications/{w.pledge_application.id}/reject", only()),
+    "pledges.use": ("GET", lambda w: f"/pledges/applications/{w.pledge_application.id}/use", only()),
+    "pledges.accept": ("POST", lambda w: f"/pledges/applications/{w.pledge_application.id}/accept",
+                       only("provider")),
+    "pledges.withdraw": ("GET", lambda w: f"/pledges/applications/{w.pledge_application.id}/withdraw",
+                         only("provider")),
+    # Primary resource kits (5/6): careers leads of schools with primary years ask for kits and record their use;
+    # the kit's provider sends them and sees requests for its kits (school names and class sizes, no pupils);
+    # either side cancels; coordinators see their areas' primary reach.
+    "kits.index": ("GET", lambda w: "/kits", only("careers_lead")),
+    "kits.request_kit": ("GET", lambda w: f"/kits/{w.kit.id}/request", only("careers_lead")),
+    "kits.mark_sent": ("POST", lambda w: f"/kits/requests/{w.kit_request.id}/sent", only("provider")),
+    "kits.mark_used": ("GET", lambda w: f"/kits/requests/{w.kit_request.id}/used", only("careers_lead")),
+    "kits.cancel": ("GET", lambda w: f"/kits/requests/{w.kit_request.id}/cancel", MEMBERS),
+    "kits.provider_requests": ("GET", lambda w: "/kits/requests", only("provider")),
+    "kits.reach": ("GET", lambda w: "/kits/reach", STAFF),
     "admin.area_weights": ("GET", lambda w: f"/admin/areas/{w.area_id}/weights", ADMIN),
     "admin.areas": ("GET", lambda w: "/admin/areas", ADMIN),
     "admin.area_edit": ("GET", lambda w: f"/admin/areas/{w.area_id}", ADMIN),
@@ -235,6 +438,54 @@ OBJECT_CASES = [
     ("POST", lambda w: f"/pupils/{w.other_pupil.id}/leave", only()),
     ("GET", lambda w: f"/pupils/import/{w.other_upload.token}", only()),
     ("POST", lambda w: f"/pupils/import/{w.other_upload.token}", only()),
+    ("GET", lambda w: f"/internships/{w.other_programme.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/{w.other_programme.id}/edit", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/{w.other_programme.id}/edit", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/{w.other_programme.id}/interns/new", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/{w.other_programme.id}/interns/new", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/{w.other_programme.id}/interns/{w.other_intern.id}/edit",
+     only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/{w.other_programme.id}/interns/{w.other_intern.id}/withdraw",
+     only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/{w.other_programme.id}/rota/run", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/{w.other_programme.id}/rota/{w.other_intern.id}/1",
+     only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/{w.other_programme.id}/rota/approve", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/{w.other_programme.id}/print", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/placements/{w.other_placement.id}/complete",
+     only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/programmes/{w.other_programme.id}/coaching", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/interns/{w.other_intern.id}/coaching", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/interns/{w.other_intern.id}/signposting", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/interns/{w.other_intern.id}/signposting", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/programmes/{w.other_programme.id}/feedback", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/feedback/{w.other_intern_feedback.id}/intern-link",
+     only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/programmes/{w.other_programme.id}/control-group",
+     only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/programmes/{w.other_programme.id}/control-group",
+     only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/programmes/{w.other_programme.id}/complete", only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/programmes/{w.other_programme.id}/complete", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/programmes/{w.other_programme.id}/follow-ups/3",
+     only("other_coordinator", "admin")),
+    ("POST", lambda w: f"/internships/programmes/{w.other_programme.id}/follow-ups/3",
+     only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/internships/programmes/{w.other_programme.id}/evaluation", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/levy/providers/{w.other_provider.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/levy/providers/{w.school.id}", only()),
+    ("GET", lambda w: f"/pledges/{w.other_pledge.id}", only("other_coordinator", "admin")),
+    ("GET", lambda w: f"/pledges/{w.other_pledge.id}/apply", only()),
+    ("POST", lambda w: f"/pledges/{w.other_pledge.id}/close", only()),
+    ("POST", lambda w: f"/pledges/applications/{w.pledge_application.id}/approve", only()),
+    ("POST", lambda w: f"/pledges/applications/{w.pledge_application.id}/reject", only()),
+    ("GET", lambda w: f"/kits/{w.other_kit.id}/request", only()),  # another area's kit, not open to all areas
+    ("POST", lambda w: f"/kits/{w.other_kit.id}/request", only()),
+    ("POST", lambda w: f"/kits/requests/{w.other_kit_request.id}/sent", only()),
+    ("GET", lambda w: f"/kits/requests/{w.other_kit_request.id}/used", only()),
+    ("POST", lambda w: f"/kits/requests/{w.other_kit_request.id}/used", only()),
+    ("GET", lambda w: f"/kits/requests/{w.other_kit_request.id}/cancel", only()),
+    ("POST", lambda w: f"/kits/requests/{w.other_kit_request.id}/cancel", only()),
     ("GET", lambda w: f"/matches/{w.other_match.id}/register", only()),
     ("POST", lambda w: f"/matches/{w.other_match.id}/register", only()),
     ("GET", lambda w: f"/matches/{w.other_match.id}/attendance", only()),

@@ -29,6 +29,7 @@ DETAILS = {
     "funding_amount": "£9,000",
     "levy_expires_on": (TODAY + timedelta(days=200)).isoformat(),
     "kit_stock": "10",
+    "mentor_name": "Morgan Mentor",
 }
 TYPE_DETAILS = {
     "work_experience": ["placement_days"], "mentoring": ["mentoring_sessions"],
@@ -36,6 +37,7 @@ TYPE_DETAILS = {
     "apprenticeship_vacancy": ["apprenticeship_standard", "apprenticeship_level", "weekly_wage", "closing_date"],
     "levy_place": ["funding_amount", "apprenticeship_standard", "apprenticeship_level", "levy_expires_on"],
     "primary_kit": ["kit_stock"],
+    "internship_week": ["mentor_name"],
 }
 PLACES = {"work_experience", "mentoring", "apprenticeship_vacancy", "levy_place", "primary_kit", "enterprise_adviser",
           "internship_week"}

@@ -26,6 +26,8 @@ DETAILS = {
     "funding_amount_pence": 900_000,
     "levy_expires_on": TODAY + timedelta(days=200),
     "kit_stock": 10,
+    "mentor_name": "Morgan Mentor",
+    "council_contribution_pence": 10_000,
 }
 
 

@@ -55,7 +55,12 @@ def _candidates(world) -> dict[str, list]:
         "request_id": [m.request_id for m in matches],
         "match_id": [m.id for m in matches],
         "pupil_id": [p.id for p in world["pupils"]],
+        "school_id": [world["school"].id],
         "token": ["not-a-real-token"],
+        # Programmes, levy and kits hold no pupils; their pages are walked all the same (ids that may not exist
+        # answer 403/404, which is fine: the point is that no reachable page shows a pupil).
+        "programme_id": [1, 2], "intern_id": [1, 2], "placement_id": [1, 2], "feedback_id": [1], "months": [3],
+        "week_no": [1], "pledge_id": [1, 2], "application_id": [1, 2],
     }
 
 

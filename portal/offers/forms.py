@@ -32,7 +32,8 @@ from portal.models.year_groups import describe as describe_years
 from portal.services import offers
 
 # Money is typed in pounds and stored in pence: the form field's name differs from the column's.
-FORM_FIELD = {"weekly_wage_pence": "weekly_wage", "funding_amount_pence": "funding_amount"}
+FORM_FIELD = {"weekly_wage_pence": "weekly_wage", "funding_amount_pence": "funding_amount",
+              "council_contribution_pence": "council_contribution"}
 
 
 class WholeNumberField(IntegerField):
@@ -112,6 +113,11 @@ def _detail_field(name: str):
                  "levy_expires_on": "Levy funds expire 24 months after they enter your apprenticeship service "
                                     "account."}
         return DayField(label, description=hints[name])
+    if name == "council_contribution_pence":
+        return PoundsField(label, description="Optional: what the council pays towards the intern's weekly wage, "
+                                              "in pounds, e.g. 100.")
+    if name == "mentor_name":
+        return StringField(label, filters=[strip], description="The person who looks after the intern that week.")
     if name == "apprenticeship_standard":
         return StringField(label, filters=[strip], description="e.g. Engineering technician.")
     return StringField(label, filters=[strip], description="e.g. We email the link to the school after they "
@@ -185,7 +191,12 @@ class OfferForm(FlaskForm):
 
     @property
     def detail_fields(self) -> list:
-        return [self[FORM_FIELD.get(name, name)] for name in self.detail_names]
+        fields = []
+        for name in self.detail_names:
+            if name == "weekly_wage_pence" and "paid" in self:
+                fields.append(self.paid)  # internship weeks: "paid?" just before the wage it asks for
+            fields.append(self[FORM_FIELD.get(name, name)])
+        return fields
 
     @property
     def safeguarding_fields(self) -> list:
@@ -279,6 +290,11 @@ def offer_form_class(type_code: str) -> type[OfferForm]:
     """An OfferForm for one kind of offer: its capacity in the kind's unit, its details, its year groups."""
     kind = catalogue.offer_type(type_code)
     attrs: dict[str, Any] = {"kind": kind, "detail_names": kind.details, **_capacity_fields(kind.unit)}
+    if kind.code == offers.INTERNSHIP_WEEK:  # interns per week (= per_session); weeks = the offer's dates
+        attrs["capacity"] = WholeNumberField("Interns per week", description="How many interns you can take in any "
+                                             "one week. The weeks available are the whole Monday-to-Friday weeks "
+                                             "between the first and last dates below.")
+        attrs["paid"] = BooleanField("The week is paid", description="If it is, give the weekly wage below.")
     for name in kind.details:
         attrs[FORM_FIELD.get(name, name)] = _detail_field(name)
     years = offers.suitable_years(kind)

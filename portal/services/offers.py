@@ -56,7 +56,9 @@ COMMON_FIELDS = (
     "starts_on", "ends_on", "year_groups", "max_travel_miles", "accessibility_notes",
     "supervised_throughout", "risk_assessment_done", "liability_insurance", "safeguarding_contact",
     "auto_approve", "auto_approve_delay_days",
+    "paid",  # internship weeks (5/6): whether the week is paid; False for every other type
 )
+INTERNSHIP_WEEK = "internship_week"  # interns per week = per_session (= the places); weeks = starts_on..ends_on
 AUTO_APPROVE_MAX_DAYS = 42  # the CHECK on offers.auto_approve_delay_days
 DETAIL_FIELDS = tuple(DETAIL_LABELS)
 
@@ -162,7 +164,7 @@ def clean_values(kind: OfferType, values: Mapping[str, Any]) -> dict[str, Any]:
     clean["accessibility_notes"] = clean["accessibility_notes"] or None
     clean["safeguarding_contact"] = clean["safeguarding_contact"] or None
     for flag in ("open_to_all_areas", "supervised_throughout", "risk_assessment_done", "liability_insurance",
-                 "auto_approve"):
+                 "auto_approve", "paid"):
         clean[flag] = bool(clean[flag])
     if clean["auto_approve_delay_days"] is None and not clean["auto_approve"]:
         clean["auto_approve_delay_days"] = 0  # blank and not opted in: nothing to wait for
@@ -175,6 +177,10 @@ def clean_values(kind: OfferType, values: Mapping[str, Any]) -> dict[str, Any]:
     for name in DETAIL_FIELDS:
         value = _trimmed(values.get(name)) if name in kind.details else None
         clean[name] = value if value != "" else None
+    if kind.code != INTERNSHIP_WEEK:
+        clean["paid"] = False
+    elif not clean["paid"]:
+        clean["weekly_wage_pence"] = None  # an unpaid week has no wage (a contribution may still be given)
     return clean
 
 
@@ -317,6 +323,9 @@ def _detail_problems(kind: OfferType, values, today: date, original: Offer | Non
         elif not low <= number <= high:
             problem(name, f"Enter the {what}, from {low} to {high:,}.")
 
+    if kind.code == INTERNSHIP_WEEK:
+        _internship_problems(values, problem)
+        return
     for name in kind.details:
         value = values.get(name)
         if name == "placement_days":
@@ -353,6 +362,28 @@ def _detail_problems(kind: OfferType, values, today: date, original: Offer | Non
                 problem(name, "Enter the closing date for applications.")
             elif value < today and (original is None or value != original.closing_date):
                 problem(name, "The closing date cannot be in the past.")
+
+
+def _internship_problems(values, problem) -> None:
+    """An internship week: the mentor's name; the weekly wage if it is paid; the council's contribution if any,
+    never more than the wage of a paid week."""
+    mentor = values.get("mentor_name") or ""
+    if not mentor:
+        problem("mentor_name", "Enter the name of the intern's mentor for the week.")
+    elif len(mentor) > 120:
+        problem("mentor_name", "Keep the mentor's name to 120 characters or fewer.")
+    wage = values.get("weekly_wage_pence")
+    if values.get("paid"):
+        if wage is None:
+            problem("weekly_wage_pence", "Enter the weekly wage in pounds, e.g. 250, or untick 'The week is paid'.")
+        elif not 0 < wage <= MAX_WAGE_POUNDS * 100:
+            problem("weekly_wage_pence", f"Enter a weekly wage of more than £0 and at most £{MAX_WAGE_POUNDS:,}.")
+    contribution = values.get("council_contribution_pence")
+    if contribution is not None:
+        if not 0 <= contribution <= MAX_WAGE_POUNDS * 100:
+            problem("council_contribution_pence", f"Enter a contribution from £0 to £{MAX_WAGE_POUNDS:,}.")
+        elif values.get("paid") and wage is not None and contribution > wage:
+            problem("council_contribution_pence", "The council's contribution cannot be more than the weekly wage.")
 
 
 def _raise_problems(kind: OfferType, values, *, today, original=None, publishing=False) -> None:
@@ -650,6 +681,8 @@ def describe(offer: Offer, *, for_manager: bool = False) -> OfferPage:
         else:
             text = "" if value is None else str(value)
         details.append((DETAIL_LABELS[name].replace(" (£)", ""), text or "Not given"))
+        if name == "mentor_name" and kind.code == INTERNSHIP_WEEK:
+            details.append(("Paid", "Yes" if offer.paid else "No"))
     yes_no = {True: "Yes", False: "No"}
     safeguarding = [
         ("Volunteers supervised by school staff throughout", yes_no[offer.supervised_throughout]),
