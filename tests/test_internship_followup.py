@@ -257,6 +257,8 @@ def test_coaching_is_recorded_once_per_session(client, login, setting):
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == followup.COACHING_ACTION)).all()
     assert [(e.object_id, e.detail) for e in events] == [(setting.intern.id, "pre_start")]
     assert followup.coaching_recorded(setting.programme)[setting.intern.id].keys() == {"pre_start"}
+    db.session.expire_all()
+    assert setting.intern.pre_start_coached_at is not None and setting.intern.final_coached_at is None
 
 
 def test_the_final_coaching_day_after_the_fourth_week(setting):

@@ -108,6 +108,9 @@ class Intern(db.Model):
     sectors: Mapped[list | None] = mapped_column(JSON)  # sector codes of interest (vocab.SECTORS); None = any
     status: Mapped[str] = mapped_column(String(16), default="active")
     signposting_note: Mapped[str | None] = mapped_column(Text)  # the next opportunity, after the programme
+    # When the intern's attendance at the pre-start coaching and at the final coaching day was recorded.
+    pre_start_coached_at: Mapped[datetime | None]
+    final_coached_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -7,8 +7,8 @@ database opens no form. The mentor's link is mailed to the provider's contacts; 
 coordinator's request and shown once to hand on (the portal keeps no intern contact details), which replaces any
 earlier intern link for that week.
 
-Coaching attendance has no column of its own in the data model: it is kept as audit events
-("intern.coaching_recorded", detail = the session), which are append-only and say who recorded it and when.
+Coaching attendance is kept on the intern (pre_start_coached_at, final_coached_at), recorded once each with an
+audit event saying who recorded it.
 """
 import hashlib
 import secrets
@@ -24,7 +24,6 @@ from portal.errors import InvalidState, NotAllowed, ValidationFailed
 from portal.extensions import db
 from portal.models import (
     FOLLOW_UP_MONTHS,
-    AuditEvent,
     FollowUp,
     FollowUpStatus,
     Intern,
@@ -275,16 +274,16 @@ def _programme_intern(intern: Intern, by: User) -> None:
         raise InvalidState("Control-group members are not on the programme: no coaching or signposting.")
 
 
+COACHING_COLUMNS = {"pre_start": "pre_start_coached_at", "final": "final_coached_at"}
+
+
 def coaching_recorded(programme: InternshipProgramme) -> dict[int, dict[str, datetime]]:
     """For each intern, the coaching sessions recorded as attended and when."""
-    ids = [intern.id for intern in programme.interns]
     found: dict[int, dict[str, datetime]] = defaultdict(dict)
-    if ids:
-        for event in db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == COACHING_ACTION, AuditEvent.object_type == "intern",
-                                     AuditEvent.object_id.in_(ids)).order_by(AuditEvent.id)
-        ):
-            found[event.object_id].setdefault(event.detail, event.at)
+    for intern in programme.interns:
+        for session, column in COACHING_COLUMNS.items():
+            if getattr(intern, column) is not None:
+                found[intern.id][session] = getattr(intern, column)
     return found
 
 
@@ -296,12 +295,18 @@ def record_coaching(intern: Intern, session: str, *, by: User, ip: str | None = 
     if session == "final" and intern.programme.status != ProgrammeStatus.COMPLETED \
             and date.today() < programme_ends_on(intern.programme):
         raise InvalidState("The final coaching day comes after the fourth week.")
+    column = getattr(Intern, COACHING_COLUMNS[session])
     with write_transaction():
-        if session in coaching_recorded(intern.programme).get(intern.id, {}):
+        # One conditional UPDATE: recorded once, even when two coordinators press at the same moment.
+        done = db.session.execute(
+            update(Intern).where(Intern.id == intern.id, column.is_(None)).values({column: utcnow()})
+        ).rowcount
+        if not done:
             db.session.rollback()
             raise InvalidState(f"{COACHING[session]} is already recorded for {intern.reference}.")
         audit.record(COACHING_ACTION, actor=by, ip=ip, target=intern, area_id=intern.area_id, detail=session)
         db.session.commit()
+    db.session.refresh(intern)
 
 
 def save_signposting(intern: Intern, note: str | None, *, by: User, ip: str | None = None) -> Intern:
