@@ -18,12 +18,16 @@ from portal.models import (
     OrgKind,
     OrgStatus,
     PriorityCohort,
+    Pupil,
+    PupilStatus,
+    RegisterEntry,
     RequestStatus,
     SchoolRequest,
+    SessionRecord,
     User,
     UserStatus,
 )
-from portal.services import browse, demo
+from portal.services import browse, counting, demo, progress, registers, reports
 from portal.services import offers as offer_rules
 from portal.services import school_requests as request_rules
 from portal.services.passwords import password_problems, verify_password
@@ -48,9 +52,11 @@ def test_seeding_twice_changes_nothing(app):
     assert row_counts() == first
     assert first["areas"] == 2
     assert first["organisations"] >= 30
-    assert first["offers"] == len(demo.OFFERS) >= 30
-    assert first["school_requests"] == len(demo.REQUESTS) == 8
-    assert first["matches"] == first["match_events"] == 3
+    assert first["offers"] == len(demo.OFFERS) + len(demo.SESSIONS) and len(demo.OFFERS) >= 30
+    assert first["school_requests"] == len(demo.REQUESTS) + len(demo.SESSIONS) and len(demo.REQUESTS) == 8
+    assert first["matches"] == len(demo.MATCHES) + len(demo.SESSIONS) and len(demo.MATCHES) == 3
+    assert first["pupils"] == sum(sum(spec.year_sizes[y] for y in demo.ROSTER_YEARS) + len(demo.LEAVERS)
+                                  for spec in demo.SCHOOLS if spec.name in demo.ROSTERS)
 
 
 def test_only_if_empty_leaves_an_installation_with_areas_alone(app):
@@ -175,6 +181,19 @@ def _user(email: str) -> User:
     return db.session.scalar(select(User).where(User.email == email))
 
 
+def history_titles() -> set[str]:
+    return {spec.title for spec in demo.SESSIONS}
+
+
+def history_request_titles() -> set[str]:
+    return {f"Request for: {spec.title}" for spec in demo.SESSIONS}
+
+
+def marketplace_offers() -> list[Offer]:
+    """The offers of the living marketplace (not the closed ones the demo's past and coming sessions came from)."""
+    return [o for o in db.session.scalars(select(Offer)) if o.title not in history_titles()]
+
+
 def _snapshot() -> dict:
     offers = {(o.provider_id, o.title): (o.starts_on, o.ends_on, o.closing_date, o.levy_expires_on, o.version)
               for o in db.session.scalars(select(Offer))}
@@ -195,7 +214,7 @@ def test_a_later_seed_moves_no_dates(app):
 def test_every_demo_offer_passes_the_offer_rules(app):
     demo.seed_demo()
     today = date.today()
-    offers = db.session.scalars(select(Offer)).all()
+    offers = marketplace_offers()
     by_status = {status: [o for o in offers if o.status == status] for status in OfferStatus}
     assert len(by_status[OfferStatus.PUBLISHED]) >= 25
     assert len(by_status[OfferStatus.DRAFT]) == 2
@@ -229,7 +248,7 @@ def test_every_demo_offer_passes_the_offer_rules(app):
 def test_demo_offers_cover_the_main_types_with_their_details(app):
     demo.seed_demo()
     today = date.today()
-    offers = db.session.scalars(select(Offer)).all()
+    offers = marketplace_offers()
     published = [o for o in offers if o.status == OfferStatus.PUBLISHED]
     main_types = set(catalogue.OFFER_TYPES) - {"internship_week"}  # internship weeks arrive with 5/6
     assert {o.type for o in published} >= main_types
@@ -261,7 +280,7 @@ def test_demo_offers_cover_the_main_types_with_their_details(app):
 def test_demo_requests_are_open_varied_and_valid(app):
     demo.seed_demo()
     today = date.today()
-    requests = db.session.scalars(select(SchoolRequest)).all()
+    requests = [r for r in db.session.scalars(select(SchoolRequest)) if r.title not in history_request_titles()]
     assert len(requests) == 8
     for school_request in requests:
         assert school_request.status == RequestStatus.OPEN
@@ -280,7 +299,7 @@ def test_demo_requests_are_open_varied_and_valid(app):
 
 def test_demo_proposals_fit_their_offers_and_requests(app):
     demo.seed_demo()
-    matches = db.session.scalars(select(Match)).all()
+    matches = [m for m in db.session.scalars(select(Match)) if m.offer.title not in history_titles()]
     assert len(matches) == 3
     assert {m.origin for m in matches} == {MatchOrigin.SCHOOL_ASKED, MatchOrigin.PROVIDER_OFFERED}
     for match in matches:
@@ -333,3 +352,148 @@ def test_every_demo_provider_login_has_open_requests_to_answer(app, client, logi
     page = client.get("/browse/requests")
     assert page.status_code == 200
     assert "Calder Bank Community College" in page.get_data(as_text=True)
+
+
+# --- pupils, sessions and progress ----------------------------------------------------------------------------------
+
+def _school(name: str) -> Organisation:
+    return db.session.scalar(select(Organisation).where(Organisation.name == name))
+
+
+def _counted_from_scratch(pupil_ids=None, *, year: int | None = None) -> dict[int, int]:
+    """Each pupil's contacts recounted from the raw rows, without the totals or the `counted` flags: attended, at a
+    session recorded with all four criteria, of a type that counts, in Year 7 or above (the demo's areas count every
+    provider's sessions)."""
+    rows = db.session.execute(
+        select(RegisterEntry.pupil_id, RegisterEntry.year_group, SessionRecord, Offer.type)
+        .join(SessionRecord, SessionRecord.match_id == RegisterEntry.match_id)
+        .join(Match, Match.id == RegisterEntry.match_id).join(Offer, Offer.id == Match.offer_id)
+        .where(RegisterEntry.attended.is_(True))).all()
+    counts: dict[int, int] = {}
+    for pupil_id, year_group, record, type_code in rows:
+        if (record.purpose_shared and record.learning_outcomes and record.two_way and record.time_to_reflect
+                and catalogue.offer_type(type_code).counts_toward_target and year_group >= 7
+                and (year is None or counting.academic_year(record.held_on) == year)):
+            counts[pupil_id] = counts.get(pupil_id, 0) + 1
+    return counts
+
+
+def test_the_demo_schools_with_a_careers_lead_have_a_roster_and_leavers(app):
+    demo.seed_demo()
+    for name in demo.ROSTERS:
+        school = _school(name)
+        pupils = db.session.scalars(select(Pupil).where(Pupil.school_id == school.id)).all()
+        on_roll = [p for p in pupils if p.status == PupilStatus.ON_ROLL]
+        sizes = next(spec.year_sizes for spec in demo.SCHOOLS if spec.name == name)
+        assert {y: sum(p.year_group == y for p in on_roll) for y in demo.ROSTER_YEARS} == {
+            y: sizes[y] for y in demo.ROSTER_YEARS}  # the school's year sizes
+        assert {p.year_group for p in on_roll} == set(demo.ROSTER_YEARS)
+        for flag in ("disadvantaged", "send", "at_risk"):
+            assert 0 < sum(getattr(p, flag) for p in on_roll) < len(on_roll) / 3, (name, flag)
+        leavers = [p for p in pupils if p.status == PupilStatus.LEFT]
+        assert sorted(p.destination for p in leavers) == sorted(demo.LEAVERS)
+        assert all(p.left_on and p.left_on < date.today() for p in leavers)
+        # Names only where the school opted in: Brun Valley did, Riversway did not.
+        assert all(p.display_name for p in pupils) == school.names_opt_in
+        assert any(p.display_name for p in pupils) == school.names_opt_in
+    assert _school("Brun Valley High School").names_opt_in and not _school("Riversway High School").names_opt_in
+
+
+def test_the_demo_totals_equal_a_count_from_scratch(app):
+    demo.seed_demo()
+    today = date.today()
+    this_year = counting.current_academic_year(today)
+    everything = _counted_from_scratch()
+    this_years = _counted_from_scratch(year=this_year)
+    assert sum(everything.values()) > sum(this_years.values()) > 0  # earlier years too
+    for name in demo.ROSTERS:
+        school = _school(name)
+        pupils = db.session.scalars(select(Pupil).where(Pupil.school_id == school.id)).all()
+        assert {p.id: p.contacts for p in pupils} == {p.id: everything.get(p.id, 0) for p in pupils}
+        summary = progress.school_progress(school, today=today)
+        on_roll = [p for p in pupils if p.status == PupilStatus.ON_ROLL]
+        assert summary.totals.total == len(on_roll)
+        assert summary.totals.counts == [sum(1 for p in on_roll if min(everything.get(p.id, 0), 4) == bucket)
+                                         for bucket in range(5)]
+        assert all(summary.totals.counts), (name, summary.totals.counts)  # pupils at 0, 1, 2, 3 and 4+
+        assert summary.totals.b5_met == sum(1 for p in on_roll if this_years.get(p.id, 0) >= 1) > 0
+        assert 0 < summary.below_target < len(on_roll)
+
+
+def test_some_demo_sessions_were_not_meaningful_or_missed(app):
+    demo.seed_demo()
+    records = db.session.scalars(select(SessionRecord)).all()
+    past = [s for s in demo.SESSIONS if s.days_ago >= 0]
+    assert len(records) == len(past)
+    assert sum(not r.meaningful for r in records) == sum(not s.meaningful for s in past) >= 2
+    entries = db.session.scalars(select(RegisterEntry)).all()
+    assert any(e.attended is False for e in entries) and any(e.attended and not e.counted for e in entries)
+    assert all(m.status == MatchStatus.RECORDED and m.delivery_confirmed_at for m in db.session.scalars(
+        select(Match).join(SessionRecord, SessionRecord.match_id == Match.id))
+        if m.offer.provider_id in {u.organisation_id for u in db.session.scalars(
+            select(User).where(User.role == Role.PROVIDER))})
+
+
+def test_the_coordinator_report_and_provider_impact_show_the_demo_activity(app):
+    demo.seed_demo()
+    today = date.today()
+    for area in db.session.scalars(select(Area)):
+        overview = progress.area_overview(area, today=today)
+        with_roster = [s for s in overview.schools if s.on_roll]
+        assert [s.school.name for s in with_roster] == [n for n in demo.ROSTERS if _school(n).area_id == area.id]
+        for school in with_roster:
+            assert school.b5_met > 0 and school.providers > 0 and school.at_risk > 0
+            assert (school.leavers, school.not_known) == (len(demo.LEAVERS), demo.LEAVERS.count("not_known"))
+        start, end = reports.current_term(today)
+        report = reports.termly_report(area, start, end, today=today)
+        held = {pupil: n for pupil, n in _counted_from_scratch(year=counting.current_academic_year(today)).items()
+                if db.session.get(Pupil, pupil).school.area_id == area.id}
+        assert report.sessions > 0 and report.pupils_reached > 0 and report.at_target > 0
+        assert report.contacts == sum(held.values()) > 0  # this term's sessions are all in this academic year
+        assert report.encounters > report.contacts or area.name == "Preston"
+    for _role, email, _note in demo.DEMO_LOGINS:
+        user = _user(email)
+        if user.role == Role.PROVIDER:
+            impact = progress.provider_impact(user.organisation, today=today)
+            assert impact.sessions > 0 and impact.schools == 1 and impact.pupils_reached > 0, email
+
+
+def test_a_demo_session_is_coming_up_for_the_lead_to_fill(app, client, login):
+    demo.seed_demo()
+    coming = [s for s in demo.SESSIONS if s.days_ago < 0]
+    assert {s.school for s in coming} == set(demo.ROSTERS)
+    for spec in coming:
+        match = db.session.scalar(select(Match).join(Offer).where(Offer.title == spec.title))
+        assert match.status == MatchStatus.SCHEDULED and match.session_starts_at.date() > date.today()
+        assert registers.register_ids(match) == [] and registers.can_fill(match)
+        assert len(registers.suggest(match)) == spec.pupils
+    login(_user(f"careers@brun-valley.{demo.DEMO_DOMAIN}"))
+    match = db.session.scalar(select(Match).join(Offer).where(Offer.title == coming[0].title))
+    assert "Choose who goes" in client.get(f"/matches/{match.id}").get_data(as_text=True)
+    assert client.get(f"/matches/{match.id}/register").status_code == 200
+
+
+def test_the_demo_logins_see_numbers_on_their_progress_pages(app, client, login):
+    demo.seed_demo()
+    burnley = db.session.scalar(select(Area).where(Area.name == "Burnley"))
+    pages = {
+        f"careers@brun-valley.{demo.DEMO_DOMAIN}": ["/progress", "/pupils", "/destinations", "/reports/benchmark5"],
+        f"careers@riversway.{demo.DEMO_DOMAIN}": ["/progress", "/pupils"],
+        f"coordinator.burnley@{demo.DEMO_DOMAIN}": [f"/progress/areas/{burnley.id}",
+                                                   f"/reports/areas/{burnley.id}/termly"],
+        f"partnerships@pennine-aero.{demo.DEMO_DOMAIN}": ["/impact"],
+    }
+    for email, urls in pages.items():
+        login(_user(email))
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, (email, url)
+    login(_user(f"careers@brun-valley.{demo.DEMO_DOMAIN}"))
+    html = client.get("/progress").get_data(as_text=True)
+    assert "Year 11" in html
+    pupil = db.session.scalars(select(Pupil).where(Pupil.school_id == _school("Brun Valley High School").id,
+                                                   Pupil.contacts >= 4)).first()
+    page = client.get(f"/pupils/{pupil.id}").get_data(as_text=True)
+    timeline = counting.pupil_timeline(pupil)
+    assert sum(row.counted for row in timeline) == pupil.contacts >= 4
+    assert pupil.display_name in page and all(row.provider_name in page for row in timeline)

@@ -16,7 +16,7 @@ forms apply (offers.offer_problems, school_requests.problems, the proposal rules
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +37,9 @@ from portal.models import (
     OrgKind,
     OrgStatus,
     PriorityCohort,
+    Pupil,
+    PupilStatus,
+    RegisterEntry,
     RequestStatus,
     SchoolRequest,
     SchoolYearSize,
@@ -44,10 +47,12 @@ from portal.models import (
     UserStatus,
     utcnow,
 )
+from portal.services import counting, destinations, proposals, registers, reports
 from portal.services import offers as offer_rules
-from portal.services import proposals
+from portal.services import pupils as pupil_service
 from portal.services import school_requests as request_rules
 from portal.services.passwords import hash_password
+from portal.services.roster_import import RosterRow
 from portal.vocab import Role
 
 DEMO_PASSWORD = "encounters-demo-2026"  # noqa: S105 (printed on purpose: it is the demo's shared password)
@@ -66,6 +71,7 @@ class SchoolSpec:
     town: str
     area: str
     year_sizes: dict[int, int]
+    names_opt_in: bool = False  # store pupils' display names (set when the school is first added)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def _secondary(y7: int, y8: int, y9: int, y10: int, y11: int, sixth_form: tuple[
 SCHOOLS: tuple[SchoolSpec, ...] = (
     # Burnley area (Burnley, Padiham and the Pendle towns)
     SchoolSpec("Brun Valley High School", "990101", "secondary", "Burnley", "Burnley",
-               _secondary(210, 205, 198, 190, 186, sixth_form=(112, 96))),
+               _secondary(210, 205, 198, 190, 186, sixth_form=(112, 96)), names_opt_in=True),
     SchoolSpec("Calder Bank Community College", "990102", "secondary", "Padiham", "Burnley",
                _secondary(150, 148, 142, 139, 131)),
     SchoolSpec("Pendleside High School", "990103", "secondary", "Nelson", "Burnley",
@@ -701,7 +707,7 @@ class _Seeder:
             place = locate(spec.town, spec.area)
             school = Organisation(
                 kind=OrgKind.SCHOOL, name=spec.name, area=area, status=OrgStatus.VERIFIED,
-                urn=spec.urn, phase=spec.phase,
+                urn=spec.urn, phase=spec.phase, names_opt_in=spec.names_opt_in,
                 town=place.name, latitude=place.latitude, longitude=place.longitude,
                 website=f"https://www.{_slug(spec.name)}.example",
             )
@@ -886,4 +892,248 @@ def seed_demo(only_if_empty: bool = False, today: date | None = None) -> bool:
             by = _member(offer.provider, Role.PROVIDER, users)
         seeder.match(spec, offer, school_request, by, today)
     db.session.commit()
-    return seeder.created
+    pupils_added = seed_pupils(users, today)
+    return seeder.created or pupils_added
+
+
+# --- pupils and their encounters ----------------------------------------------------------------------------------
+# The schools with a careers lead's demo login get a roster (a pupil for every place in their year sizes, Years 7
+# to 13, and a few leavers) and some history: sessions held in the last two academic years and this term, some not
+# meaningful, and one session coming up whose register the careers lead fills. Pupils come in through the roster
+# import; this year's registers are set and recorded through services/registers.py (counting.py keeps the totals).
+# A session of an earlier academic year has its entries added with the year group the pupils were in then (the
+# register service checks today's year groups), and is then recorded through registers.record_attendance like any
+# other. Brun Valley stores pupils' names; Riversway
+# does not (the lead sees references only).
+
+ROSTER_YEARS = (7, 8, 9, 10, 11, 12, 13)  # both schools have a sixth form
+FIRST_NAMES = ("Aaliyah", "Ben", "Chloe", "Daniel", "Ella", "Faisal", "Grace", "Harry", "Isla", "Jack", "Keira",
+               "Liam", "Maya", "Noah", "Olivia", "Priya", "Quinn", "Ruby", "Sami", "Tyler", "Umar", "Violet",
+               "William", "Yasmin", "Zak", "Amelia", "Callum", "Hannah", "Josh", "Sophie", "Kian")
+SURNAMES = ("Ahmed", "Barker", "Clegg", "Dawson", "Entwistle", "Fletcher", "Greenhalgh", "Hussain", "Ingham",
+            "Jones", "Kay", "Lord", "Mahmood", "Nuttall", "Ormerod", "Pickup", "Rawcliffe", "Shah", "Taylor",
+            "Walsh", "Whittaker", "Yousaf", "Ashworth", "Haworth", "Riley", "Smith", "Cowell", "Begum", "Holt")
+LEAVERS = ("eet", "eet", "not_known")  # last summer's leavers (from Year 13) and their destinations
+ROSTERS = {"Brun Valley High School": "BV", "Riversway High School": "RW"}  # admission number prefixes
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """A session a demo school had (or will have) with a provider. `years`: the year groups of the pupils then.
+    When: `years_back` academic years ago on (month, day), or this term `days_ago` days ago (negative: coming
+    up, scheduled with an empty register). `keen`: the pupils with the most contacts go, not the suggestion."""
+
+    school: str
+    provider: str
+    type: str
+    title: str
+    sector: str
+    years: tuple[int, ...]
+    pupils: int
+    years_back: int = 0
+    on: tuple[int, int] | None = None
+    days_ago: int = 0
+    meaningful: bool = True
+    keen: bool = False
+    reflections: str | None = None
+
+
+_BRUN, _RIVERSWAY = "Brun Valley High School", "Riversway High School"
+
+SESSIONS: tuple[SessionSpec, ...] = (
+    SessionSpec(_BRUN, _PENNINE, "careers_talk", "Brun Valley assembly: from apprentice to aerospace engineer",
+                "engineering", (8, 9), 40, years_back=2, on=(2, 5)),
+    SessionSpec(_BRUN, "Calder Precision Engineering", "enterprise_challenge",
+                "Brun Valley enterprise day: design a better bike clamp", "engineering", (8, 9), 30, years_back=1,
+                on=(11, 13)),
+    SessionSpec(_BRUN, _NHS, "careers_talk", "Brun Valley: careers in the NHS for Years 9 and 10", "health", (9, 10),
+                45, years_back=1, on=(3, 11), keen=True),
+    SessionSpec(_BRUN, "Towneley Retail Group", "careers_fair", "Brun Valley summer careers fair: retail stand",
+                "retail", (9, 10), 50, years_back=1, on=(6, 17), meaningful=False,
+                reflections="A busy fair: pupils collected leaflets but there was no time to talk it over afterwards."),
+    SessionSpec(_BRUN, _NHS, "careers_talk", "Brun Valley: more than doctors and nurses, Years 10 and 11", "health",
+                (10, 11), 40, days_ago=20, keen=True,
+                reflections="Pupils asked lots about nursing apprenticeships; follow up in form time."),
+    SessionSpec(_BRUN, _HAPTON, "mock_interviews", "Brun Valley practice interviews for apprenticeships",
+                "engineering", (10, 11), 25, days_ago=13, keen=True),
+    SessionSpec(_BRUN, _PENNINE, "workplace_visit", "Brun Valley visit to the assembly hall", "engineering",
+                (9, 10), 20, days_ago=9),
+    # A Preston provider's online session, open to schools in every area.
+    SessionSpec(_BRUN, _DOCKLANDS, "virtual_encounter", "Brun Valley online question time with a software tester",
+                "digital", (10, 11), 30, days_ago=7),
+    SessionSpec(_BRUN, "Brunside Digital", "virtual_encounter", "Brun Valley live from the studio: Years 7 and 8",
+                "creative", (7, 8), 40, days_ago=5, meaningful=False,
+                reflections="The stream dropped twice, so there was no time for reflection."),
+    SessionSpec(_BRUN, _PENNINE, "workplace_visit", "Brun Valley visit to the assembly hall: second group",
+                "engineering", (9, 10), 20, days_ago=-8),
+    SessionSpec(_RIVERSWAY, _RIBBLE_UNI, "careers_talk", "Riversway: is university for me? (Years 9 and 10)",
+                "education", (9, 10), 50, years_back=1, on=(1, 21)),
+    SessionSpec(_RIVERSWAY, "Preston East Distribution Ltd", "workplace_visit",
+                "Riversway visit to a distribution centre", "transport", (10,), 25, years_back=1, on=(3, 4),
+                keen=True),
+    SessionSpec(_RIVERSWAY, "Flag Market Studio", "virtual_encounter", "Riversway online studio tour",
+                "creative", (9, 10), 60, years_back=1, on=(5, 14), meaningful=False),
+    SessionSpec(_RIVERSWAY, "Chorley Civil Engineering Ltd", "mock_interviews",
+                "Riversway CV clinic and mock interviews", "construction", (11,), 20, days_ago=14,
+                keen=True),
+    SessionSpec(_RIVERSWAY, _RIBBLE_UNI, "careers_talk", "Riversway: university and degree apprenticeships",
+                "education", (10, 11), 45, days_ago=6, keen=True),
+    SessionSpec(_RIVERSWAY, "Northway Commercial Vehicles Ltd", "careers_talk",
+                "Riversway: careers in commercial vehicles for Year 11", "engineering", (11,), 15, days_ago=3,
+                keen=True),
+    SessionSpec(_RIVERSWAY, "Fishergate Financial Services", "careers_talk",
+                "Riversway: a day in the life of a finance team", "finance", (9, 10), 30, days_ago=-10),
+)
+
+
+def _session_day(spec: SessionSpec, today: date) -> date:
+    """A weekday: on (month, day) `years_back` academic years ago, or `days_ago` days ago but within this term (a
+    demo seeded early in a term still shows this term's activity), or `-days_ago` days on."""
+    if spec.on is not None:
+        month, day = spec.on
+        start = counting.academic_year_bounds(counting.current_academic_year(today) - spec.years_back)[0]
+        return _weekday_on_or_before(date(start.year + (month < 9), month, day))
+    if spec.days_ago < 0:
+        return _weekday_on_or_after(today - timedelta(days=spec.days_ago))
+    term_start = reports.current_term(today)[0]
+    day = _weekday_on_or_before(today - timedelta(days=spec.days_ago))
+    return day if day >= term_start else min(_weekday_on_or_after(term_start), today)
+
+
+def _names(n: int) -> str:
+    return f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {SURNAMES[(n * 7 + n // len(FIRST_NAMES)) % len(SURNAMES)]}"
+
+
+def _roster(prefix: str, year_sizes: dict[int, int]) -> list[RosterRow]:
+    """A pupil for every place in the school's year sizes, Years 7 to 13, in forms of thirty, and last summer's
+    three leavers (still Year 13 on the roster they are marked as left from). Every fourth pupil disadvantaged,
+    every ninth SEND, every eleventh at risk of NEET."""
+    years = [year for year in ROSTER_YEARS for _ in range(year_sizes[year])] + [ROSTER_YEARS[-1]] * len(LEAVERS)
+    rows, place = [], 0
+    for n, year in enumerate(years):
+        place = place + 1 if n and years[n - 1] == year else 0
+        rows.append(RosterRow(line=n + 2, identifier=f"{prefix}{n + 1:05d}", year_group=year,
+                              form_group=f"{year}{'ABCDEFGHJK'[min(place // 30, 9)]}", display_name=_names(n),
+                              disadvantaged=n % 4 == 1, send=n % 9 == 4, at_risk=n % 11 == 7))
+    return rows
+
+
+def _history_offer(spec: SessionSpec, provider: Organisation, day: date, by: User | None) -> Offer:
+    """The provider's offer the session came from, closed: its one session's places all taken."""
+    kind = catalogue.offer_type(spec.type)
+    offer = Offer(provider=provider, area_id=provider.area_id, type=kind.code, status=OfferStatus.CLOSED,
+                  title=spec.title, sector=spec.sector, delivery=kind.default_delivery.value,
+                  description=f"A session for {spec.school}.", sessions=1, per_session=spec.pupils,
+                  capacity=spec.pupils, allocated=spec.pupils, starts_on=day, ends_on=day,
+                  max_travel_miles=15 if kind.default_delivery == Delivery.IN_SCHOOL else None,
+                  supervised_throughout=True, risk_assessment_done=True, liability_insurance=True,
+                  safeguarding_contact=provider.safeguarding_contact, created_by_id=by.id if by else None,
+                  published_at=datetime.combine(day - timedelta(days=42), time(9)))
+    offer.year_groups = list(spec.years)
+    return offer
+
+
+def _history_match(spec: SessionSpec, offer: Offer, school: Organisation, starts_at: datetime,
+                   lead: User) -> Match:
+    """The school's request, and the match between them: approved, accepted by both sides and scheduled."""
+    kind = catalogue.offer_type(spec.type)
+    asked = starts_at - timedelta(days=35)
+    school_request = SchoolRequest(
+        school=school, area_id=school.area_id, title=f"Request for: {spec.title}", wanted_types=[kind.code],
+        sectors=[], deliveries=[kind.default_delivery.value], pupils=spec.pupils,
+        starts_on=starts_at.date(), ends_on=starts_at.date(), created_by_id=lead.id,
+        status=RequestStatus.FULFILLED if spec.days_ago >= 0 else RequestStatus.MATCHED,
+        max_travel_miles=15 if kind.default_delivery == Delivery.WORKPLACE else None,
+        created_at=asked, updated_at=asked)
+    school_request.year_groups = list(spec.years)
+    virtual = kind.default_delivery == Delivery.VIRTUAL
+    match = Match(
+        offer=offer, request=school_request, area_id=school.area_id, allocation=spec.pupils,
+        status=MatchStatus.SCHEDULED, origin=MatchOrigin.SCHOOL_ASKED, reasons=f"Requested directly by {school.name}",
+        created_by_id=lead.id, created_at=asked, updated_at=asked,
+        provider_accepted_at=asked + timedelta(days=3), school_accepted_at=asked + timedelta(days=2),
+        session_starts_at=starts_at, session_minutes=60,
+        session_place=None if virtual else ("Main hall" if kind.default_delivery == Delivery.IN_SCHOOL
+                                            else f"{offer.provider.name}, {offer.provider.town}"),
+        session_link="https://meet.example/encounters-demo" if virtual else None,
+        session_contact=f"{lead.name}, careers lead",
+    )
+    for days, before, after, note in ((0, None, MatchStatus.PROPOSED, "requested by the school"),
+                                      (1, MatchStatus.PROPOSED, MatchStatus.APPROVED, "approved by the coordinator"),
+                                      (3, MatchStatus.APPROVED, MatchStatus.CONFIRMED, "both sides accepted"),
+                                      (4, MatchStatus.CONFIRMED, MatchStatus.SCHEDULED, None)):
+        match.events.append(MatchEvent(actor_id=lead.id, at=asked + timedelta(days=days), from_status=before,
+                                       to_status=after, note=note))
+    return match
+
+
+def _eligible_then(school: Organisation, spec: SessionSpec) -> list[Pupil]:
+    """The on-roll pupils who were in the session's year groups then, in who-to-send order."""
+    years = [year + spec.years_back for year in spec.years]
+    return list(db.session.scalars(
+        select(Pupil).where(Pupil.school_id == school.id, Pupil.status == PupilStatus.ON_ROLL,
+                            Pupil.year_group.in_(years)).order_by(*counting.who_to_send_order())))
+
+
+def _hold_session(spec: SessionSpec, school: Organisation, lead: User, provider_user: User | None,
+                  today: date) -> bool:
+    """Add one session and (unless it is still to come) its register and attendance. False if already there."""
+    provider = db.session.scalar(
+        select(Organisation).where(Organisation.kind == OrgKind.PROVIDER, Organisation.name == spec.provider))
+    if db.session.scalar(select(Offer.id).where(Offer.provider_id == provider.id, Offer.title == spec.title)):
+        return False
+    day = _session_day(spec, today)
+    starts_at = datetime.combine(day, time(10))
+    offer = _history_offer(spec, provider, day, provider_user)
+    match = _history_match(spec, offer, school, starts_at, lead)
+    db.session.add(match)
+    db.session.commit()
+    if spec.days_ago < 0:  # coming up: the careers lead chooses who goes
+        return True
+    if spec.years_back == 0:
+        chosen = registers.suggest(match) if not spec.keen else registers.candidates(match)[::-1][:spec.pupils]
+        registers.set_register(match, [p.id for p in chosen], by=lead)
+    else:
+        eligible = _eligible_then(school, spec)
+        chosen = eligible[::-1][:spec.pupils] if spec.keen else eligible[:spec.pupils]
+        for pupil in chosen:
+            db.session.add(RegisterEntry(match_id=match.id, pupil_id=pupil.id, school_id=school.id,
+                                         provider_id=provider.id, year_group=pupil.year_group - spec.years_back,
+                                         added_by_id=lead.id))
+        db.session.commit()
+    attended = [p.id for n, p in enumerate(chosen) if n % 8 != 5]  # one in eight missed it
+    checklist = registers.Checklist(purpose_shared=True, learning_outcomes=True, two_way=True,
+                                    time_to_reflect=spec.meaningful)
+    registers.record_attendance(match, attended, checklist, spec.reflections, by=lead,
+                                now=starts_at + timedelta(hours=3))
+    if provider_user is not None:
+        registers.confirm_delivery(match, by=provider_user, now=starts_at + timedelta(hours=4))
+    return True
+
+
+def seed_pupils(users: dict[str, User], today: date) -> bool:
+    """Rosters, leavers and sessions for the demo schools with a careers lead's login; True if anything was added.
+    A school's roster is imported only while it has no pupils; a session is keyed by its offer's title."""
+    created = False
+    for school_name, prefix in ROSTERS.items():
+        school = db.session.scalar(select(Organisation).where(Organisation.name == school_name,
+                                                              Organisation.kind == OrgKind.SCHOOL))
+        lead = _member(school, Role.CAREERS_LEAD, users)
+        if db.session.scalar(select(Pupil.id).where(Pupil.school_id == school.id).limit(1)) is None:
+            rows = _roster(prefix, next(spec.year_sizes for spec in SCHOOLS if spec.name == school_name))
+            pupil_service.import_roster(school, rows, full_roster=True, by=lead, today=today)
+            left_on = date(counting.current_academic_year(today), 7, 22)  # at the end of last summer term
+            chosen = {}
+            for row, destination in zip(rows[-len(LEAVERS):], LEAVERS, strict=True):
+                pupil = db.session.scalar(select(Pupil).where(
+                    Pupil.school_id == school.id,
+                    Pupil.identifier_hash == pupil_service.identifier_hash(school.id, row.identifier)))
+                pupil_service.mark_left(pupil, by=lead, today=left_on)
+                chosen[pupil.id] = destination
+            destinations.record_destinations(school, chosen, by=lead)
+            created = True
+        for spec in SESSIONS:
+            if spec.school == school_name:
+                provider = db.session.scalar(select(Organisation).where(Organisation.name == spec.provider))
+                created |= _hold_session(spec, school, lead, _member(provider, Role.PROVIDER, users), today)
+    return created

@@ -28,3 +28,51 @@ def test_tab_reaches_the_skip_link_first_and_it_moves_focus_to_main(page, live_s
     assert page.locator(".skip-link").is_visible()  # visually hidden until focused, then shown
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "main"
+
+
+# --- signed-in pages of pupils, progress and reports (4/6), on the demo data ------------------------------------------
+
+def _demo_pages(live_server) -> tuple[str, dict[str, list[str]]]:
+    """Seed the demo (two-step set up for its admin) and return the admin's secret and each login's pages."""
+    import pyotp
+
+    from portal.extensions import db
+    from portal.models import Area, Pupil, User, utcnow
+    from portal.services import demo
+
+    secret = pyotp.random_base32()
+
+    def seed():
+        demo.seed_demo()
+        admin = db.session.scalar(db.select(User).filter_by(email=f"admin@{demo.DEMO_DOMAIN}"))
+        admin.totp_secret, admin.totp_enabled_at = secret, utcnow()
+        db.session.commit()
+        lead = db.session.scalar(db.select(User).filter_by(email=f"careers@brun-valley.{demo.DEMO_DOMAIN}"))
+        pupil = db.session.scalar(db.select(Pupil.id).filter_by(school_id=lead.organisation_id)
+                                  .order_by(Pupil.contacts.desc(), Pupil.id).limit(1))
+        area = db.session.scalar(db.select(Area.id).filter_by(name="Burnley"))
+        return {
+            lead.email: ["/pupils", f"/pupils/{pupil}", "/pupils/import", "/progress", "/destinations",
+                         "/reports/benchmark5"],
+            f"admin@{demo.DEMO_DOMAIN}": ["/progress/areas", f"/progress/areas/{area}",
+                                           f"/reports/areas/{area}/termly", f"/admin/areas/{area}/weights"],
+            f"partnerships@pennine-aero.{demo.DEMO_DOMAIN}": ["/impact"],
+        }
+
+    return secret, live_server.run(seed)
+
+
+def test_pupil_progress_and_report_pages_are_accessible(page, live_server):
+    from tests.browser.test_run_matching_journey import sign_in
+
+    secret, pages = _demo_pages(live_server)
+    welcomes = {"careers@brun-valley": "Claire Duckworth", "admin@": "Sam Whitaker", "partnerships@": "Neil Crabtree"}
+    for email, urls in pages.items():
+        page.context.clear_cookies()
+        welcome = next(name for prefix, name in welcomes.items() if email.startswith(prefix))
+        sign_in(page, live_server, email, welcome=welcome, totp_secret=secret if email.startswith("admin@") else None)
+        for url in urls:
+            response = page.goto(url)
+            assert response.status == 200, url
+            assert page.locator("h1").count() == 1, url
+            axe_check(page)
