@@ -171,3 +171,14 @@ def test_the_database_itself_refuses_to_rewrite_the_log(app, world, statement):
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == before
     assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "forged")) == 0
+
+
+def test_an_overlong_client_address_is_cut_to_the_column_not_a_server_error(app):
+    from portal.extensions import db
+    from portal.models import AuditEvent
+    from portal.services import audit
+
+    audit.record("test.long_ip", ip="1" * 300)
+    db.session.commit()
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "test.long_ip"))
+    assert event.ip == "1" * 45

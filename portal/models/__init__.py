@@ -14,6 +14,7 @@ from portal.models.internships import (
     PlacementStatus,
     ProgrammeStatus,
 )
+from portal.models.jobs import Job, JobStatus
 from portal.models.kits import KitRequest, KitRequestStatus
 from portal.models.levy import (
     APPLICATION_EXPIRY_MONTHS,
@@ -66,6 +67,8 @@ __all__ = [
     "FollowUpStatus",
     "Intern",
     "InternshipProgramme",
+    "Job",
+    "JobStatus",
     "KitRequest",
     "KitRequestStatus",
     "LevyEntry",

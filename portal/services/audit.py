@@ -2,6 +2,8 @@
 from portal.extensions import db
 from portal.models import AuditEvent
 
+IP_MAX = AuditEvent.__table__.c.ip.type.length  # 45: the longest IPv6 text form
+
 
 def record(
     action: str,
@@ -20,7 +22,7 @@ def record(
         object_type=type(target).__name__.lower() if target is not None else None,
         object_id=getattr(target, "id", None),
         area_id=area_id,
-        ip=ip,
+        ip=ip[:IP_MAX] if ip else None,  # a forwarded address is the client's say: never longer than the column
         detail=detail,
     )
     db.session.add(event)
