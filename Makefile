@@ -26,6 +26,7 @@ run: db
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r portal config.py app.py --severity-level medium
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

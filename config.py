@@ -28,6 +28,14 @@ def _bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _proxy_count() -> int:
+    value = os.environ.get("TRUSTED_PROXY_COUNT", "").strip() or "0"
+    if not value.isdigit():
+        raise RuntimeError(f"TRUSTED_PROXY_COUNT must be the number of reverse proxies in front of the app (0 = none), "
+                           f"not {value!r}")
+    return int(value)
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "development-only-not-secret")
     # Keys the hash of a school's own pupil identifier (services/pupils.py). Unset, it is derived from SECRET_KEY;
@@ -59,7 +67,20 @@ class Config:
     # Links in mail must be absolute; the request is gone by the time `flask outbox send` runs.
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
+    # How many reverse proxies in front of the app append to X-Forwarded-For and set X-Forwarded-Proto
+    # (docs/deploy.md). 0: none, the headers are ignored (anyone can send them) and the client is the peer address.
+    TRUSTED_PROXY_COUNT = _proxy_count()
+
+    # With REDIS_URL every worker and host counts in the same place; memory:// counts per process.
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+    # Keys live under REDIS_KEY_PREFIX, so several portals (or test runs) can share one Redis; short timeouts
+    # so a dead Redis costs a sign-in ~1 s, after which each process counts in memory until Redis is back.
+    RATELIMIT_STORAGE_OPTIONS = {
+        "key_prefix": os.environ.get("REDIS_KEY_PREFIX", "encounters"),
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+    }
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")

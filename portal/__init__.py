@@ -2,6 +2,7 @@
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import CONFIGS, ProductionConfig
 
@@ -20,6 +21,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         app.config.from_mapping(overrides)
     if config_name == "production":
         ProductionConfig.check(app.config)
+    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if proxies > 0:  # only when the operator says so: without a proxy, X-Forwarded-* is whatever the client sent
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     from portal.extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate
 

@@ -1,7 +1,7 @@
 """Error pages: accessible, with no stack trace; JSON for API-ish requests."""
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
@@ -43,6 +43,14 @@ def init_app(app: Flask) -> None:
         """A version-checked row changed under us (two people acting at once): nothing was saved."""
         db.session.rollback()
         return _render(409)
+
+    @app.errorhandler(DataError)
+    def value_the_database_refused(error):
+        """A value no form should have let through reached the database (PostgreSQL refuses NUL characters in text
+        and numbers beyond a column's range): nothing was saved, and it is the request that was wrong."""
+        db.session.rollback()
+        app.logger.warning("database refused a value: %s", error.orig)
+        return _render(400)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error):
