@@ -20,8 +20,10 @@ db: venv
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 
+# The job worker (queued matching runs) runs beside the web server and stops with it.
 run: db
 	@$(FLASK) demo-logins --port $(PORT)
+	@$(FLASK) jobs work & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 lint: venv

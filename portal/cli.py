@@ -78,6 +78,58 @@ def init_app(app: Flask) -> None:
         result = outbox_service.send_pending(limit=limit)
         click.echo(f"sent {result.sent}, failed {result.failed}, gave up {result.gave_up}")
 
+    jobs_group = click.Group("jobs", help="Jobs the web app queues for a worker (matching runs).")
+    app.cli.add_command(jobs_group)
+
+    @jobs_group.command("work")
+    @click.option("--once", is_flag=True, help="Run the jobs due now, then stop (for cron and tests).")
+    @click.option("--max-jobs", type=click.IntRange(min=1), default=None, help="Stop after this many jobs.")
+    def jobs_work_command(once: bool, max_jobs: int | None) -> None:
+        """Run queued jobs; without --once, keep running and look for new ones every few seconds."""
+        from portal.services import jobs
+
+        if not once:
+            click.echo(f"Working on queued jobs, looking every {jobs.POLL_EVERY:g} s. Ctrl+C stops.")
+        try:
+            result = jobs.work(once=once, max_jobs=max_jobs)
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+            return
+        click.echo(f"done {result.done}, retried {result.retried}, failed {result.failed}")
+
+    @app.cli.command("backup")
+    @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+                  help="Where to write it (default: instance/backups).")
+    def backup_command(directory: str | None) -> None:
+        """Back up the database while the app runs (SQLite online backup; pg_dump for PostgreSQL) into
+        encounters-<UTC time>.sqlite3 or .pgdump. Run it daily, e.g. cron: `30 1 * * * flask backup --dir /backups`."""
+        from pathlib import Path
+
+        from portal.services import backup
+
+        try:
+            result = backup.backup(Path(directory) if directory else Path(app.instance_path) / "backups")
+        except PortalError as error:
+            _fail(error)
+        click.echo(result.message)
+
+    @app.cli.command("restore")
+    @click.argument("backup_file", type=click.Path(dir_okay=False))
+    @click.option("--to", "target", required=True,
+                  help="A new database: a SQLite file path, or a postgresql:// URL (created if missing).")
+    @click.option("--force", is_flag=True, help="Replace the target's tables even if it is not empty.")
+    def restore_command(backup_file: str, target: str, force: bool) -> None:
+        """Restore a backup made by `flask backup` into a new database, then check and count it."""
+        from pathlib import Path
+
+        from portal.services import backup
+
+        try:
+            result = backup.restore(Path(backup_file), target, force=force)
+        except PortalError as error:
+            _fail(error)
+        click.echo(result.message)
+
     requests_group = click.Group("requests", help="Schools' requests for encounters.")
     app.cli.add_command(requests_group)
 

@@ -8,7 +8,7 @@ from portal.extensions import db
 from portal.matching import Held, History, YearFigures
 from portal.matching.model import NEED_NO_CONTACTS
 from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, RequestStatus
-from portal.services import matching
+from portal.services import jobs, matching
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
 TODAY = date.today()
@@ -307,7 +307,8 @@ def test_an_area_with_nothing_to_match_stores_nothing_and_says_so(app, runner):
 
 
 def test_a_coordinator_runs_matching_from_the_queue_for_their_own_areas_only(app, client, login):
-    """The "Run matching" button stores proposals for the chosen area; another area is not offered or accepted."""
+    """The "Run matching" button queues a run for the chosen area, which the worker runs and stores proposals for;
+    another area is not offered or accepted."""
     from portal.vocab import Role
 
     burnley, preston = make_area("Burnley"), make_area("Preston")
@@ -328,7 +329,14 @@ def test_a_coordinator_runs_matching_from_the_queue_for_their_own_areas_only(app
     assert refused.status_code == 200 and "Not a valid choice" in refused.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Match.id))) == 0
 
-    done = client.post("/matches/run", data={"area_id": burnley.id}, follow_redirects=True)
-    assert "Matching for Burnley proposed 1 pairing" in done.get_data(as_text=True)
+    queued = client.post("/matches/run", data={"area_id": burnley.id}, follow_redirects=True).get_data(as_text=True)
+    assert "Matching for Burnley is queued: the proposals appear here when it has run" in queued
+    assert "Matching for Burnley is queued." in queued  # the page's latest run
+    assert db.session.scalar(select(func.count(Match.id))) == 0  # nothing runs inside the request
+
+    assert jobs.work(once=True) == jobs.WorkResult(done=1)  # the worker runs it
+    done = client.get("/matches").get_data(as_text=True)
+    assert "Matching for Burnley proposed 1 pairing" in done
     stored = db.session.scalars(select(Match)).all()
-    assert [(m.origin, m.status, m.area_id) for m in stored] == [("engine", "proposed", burnley.id)]
+    assert [(m.origin, m.status, m.area_id, m.created_by_id) for m in stored] == [
+        ("engine", "proposed", burnley.id, coordinator.id)]

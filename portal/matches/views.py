@@ -21,7 +21,7 @@ from portal.matches.forms import (
     ScheduleForm,
 )
 from portal.models import Area, Match, MatchStatus
-from portal.services import auto_approval, match_lifecycle, matches, matching, registers
+from portal.services import auto_approval, jobs, match_lifecycle, matches, matching, registers
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("matches", __name__)
@@ -64,7 +64,8 @@ def index():
                        per_page=matches.PER_PAGE, max_per_page=matches.PER_PAGE, error_out=False)
     return render_template("matches/index.html", page=page, rows=matches.queue_rows(page.items, current_user),
                            sort=sort, sorts=matches.SORTS, return_args=_queue_args(), select_form=ApproveManyForm(),
-                           run_form=_run_form(), no_shows=match_lifecycle.recent_no_shows(current_user),
+                           run_form=_run_form(), runs=jobs.status_rows(matching.areas_for(current_user)),
+                           no_shows=match_lifecycle.recent_no_shows(current_user),
                            filter_args={"sort": sort} if sort != matches.DEFAULT_SORT else {})
 
 
@@ -165,14 +166,20 @@ def change_allocation(match_id: int):
 
 @bp.post("/matches/run")
 def run():
-    """Run matching for one of the coordinator's areas; its unapproved proposals are replaced by the new ones."""
+    """Queue a matching run for one of the coordinator's areas (`flask jobs work` runs it; its unapproved proposals
+    are then replaced by the new ones). Pressing it again while one is queued or running queues nothing more."""
     form = _run_form()
     if not form.validate_on_submit():
         flash(" ".join(message for messages in form.errors.values() for message in messages), "danger")
         return _back()
     area = db.get_or_404(Area, form.area_id.data)
-    result, stored = matching.run_matching(area, by=current_user)
-    flash(matching.run_summary(area, result, stored), "success")
+    queued = jobs.enqueue_matching(area, by=current_user, ip=request.remote_addr)
+    if queued.already:
+        flash(f"Matching for {area.name} is already {queued.job.status}: the proposals appear here when it has run.",
+              "info")
+    else:
+        flash(f"Matching for {area.name} is queued: the proposals appear here when it has run (usually within a "
+              "minute).", "success")
     return _back()
 
 

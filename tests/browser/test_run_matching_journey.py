@@ -1,7 +1,7 @@
 """Matching on a demo area, in a real browser with axe-core on every page: Preston's coordinator presses "Run
-matching", reads each proposal's reasons, approves one and rejects another with a reason; the provider (who sees the
-match on its offer's page) and the careers lead accept; the session is scheduled; `flask reminders send`, a week
-before, mails both sides through real SMTP.
+matching" (which queues a run; the worker runs it), reads each proposal's reasons, approves one and rejects another
+with a reason; the provider (who sees the match on its offer's page) and the careers lead accept; the session is
+scheduled; `flask reminders send`, a week before, mails both sides through real SMTP.
 
 Preston, because there the demo has logins on both sides of an engine proposal: the Riversway careers lead and
 Docklands Digital's contact. (In Burnley the one school with a login already has its request matched directly.)"""
@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from portal.extensions import db
 from portal.models import Match, MatchOrigin, MatchStatus, User, utcnow
-from portal.services import demo
+from portal.services import demo, jobs
 from tests.browser import test_marketplace
 from tests.browser.test_marketplace import arrive, error_summary_links_to, flash, go_to, sign_out
 from tests.smtp import text_body
@@ -94,10 +94,18 @@ def test_coordinator_runs_matching_on_the_demo_area_and_a_proposal_becomes_a_rem
     go_to(page, "Proposals", "Proposed matches")
     expect(page.get_by_role("cell", name=ENGINE, exact=True)).to_have_count(0)
 
-    # Run matching: the engine proposes pairings, each with its reasons in plain words.
+    # Run matching: the button queues a run, the worker (`flask jobs work`) runs it, and the engine proposes
+    # pairings, each with its reasons in plain words.
     page.get_by_role("button", name="Run matching").click()
     arrive(page, "Proposed matches")
-    expect(flash(page)).to_contain_text(re.compile(r"Matching for Preston proposed \d+ pairings"))
+    expect(flash(page)).to_contain_text("Matching for Preston is queued: the proposals appear here when it has run")
+    runs = page.get_by_role("region", name="Latest matching runs")
+    expect(runs).to_contain_text("Matching for Preston is queued.")
+    assert live_server.run(engine_matches) == []
+    assert live_server.run(lambda: jobs.work(once=True)) == jobs.WorkResult(done=1)
+    page.reload()
+    arrive(page, "Proposed matches")
+    expect(runs).to_contain_text(re.compile(r"Matching for Preston proposed \d+ pairings"))
     proposed = live_server.run(engine_matches)
     assert len(proposed) >= 2, proposed
     expect(page.get_by_role("cell", name=ENGINE, exact=True)).to_have_count(len(proposed))
