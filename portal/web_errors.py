@@ -19,6 +19,9 @@ MESSAGES = {
     503: ("The service is unavailable", "The database could not be reached. Try again in a moment."),
 }
 
+# How SQLite says it can read but not write (a read-only file, a full disk): the page says so, not "unreachable".
+CANNOT_WRITE = ("readonly database", "read-only", "disk is full", "disk i/o error")
+
 
 def _render(code: int, detail: str | None = None):
     title, message = MESSAGES.get(code, (f"Error {code}", ""))
@@ -56,6 +59,9 @@ def init_app(app: Flask) -> None:
     def database_unavailable(error):
         db.session.rollback()
         app.logger.error("database unavailable: %s", error.orig)
+        if any(sign in str(error.orig).lower() for sign in CANNOT_WRITE):
+            return _render(ServiceUnavailable.code, "The portal cannot save changes at the moment: nothing you sent "
+                                                    "was saved. You can still look things up. Try again later.")
         return _render(ServiceUnavailable.code)
 
     @app.errorhandler(Exception)
