@@ -295,6 +295,26 @@ def init_app(app: Flask) -> None:
         for line in pupils.rollover(school, apply=apply, today=day).lines():
             click.echo(line)
 
+    retention_group = click.Group("retention", help="Removing leavers' pupil-level rows after the retention period.")
+    app.cli.add_command(retention_group)
+
+    @retention_group.command("run")
+    @click.option("--today", "today", default=None, help="As if today were this date (YYYY-MM-DD).")
+    @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
+    def retention_run_command(today: str | None, dry_run: bool) -> None:
+        """Delete the pupil-level rows of leavers past their area's retention period (the area setting; default:
+        the end of the academic year after they left). Run it daily, e.g. cron: `40 2 * * * flask retention run`."""
+        from datetime import date
+
+        from portal.services import retention
+
+        try:
+            day = date.fromisoformat(today) if today else None
+        except ValueError as error:
+            raise click.BadParameter("Give a date such as 2026-09-01.", param_hint="--today") from error
+        for line in retention.run(today=day, dry_run=dry_run).lines():
+            click.echo(line)
+
     match_group = click.Group(
         "match", help="The matching engine: run it on an area, export its input, re-solve; expire old proposals."
     )

@@ -11,6 +11,8 @@ from portal.services.admin import (
     CONTACT_TARGET_MIN,
     EXPIRY_DAYS_MAX,
     EXPIRY_DAYS_MIN,
+    RETENTION_YEARS_MAX,
+    RETENTION_YEARS_MIN,
     SCALAR_WEIGHTS,
 )
 
@@ -47,6 +49,18 @@ class AreaSettingsForm(FlaskForm):
         ],
         description="Proposals that no coordinator approves or rejects within this many days expire, "
                     "so schools and providers are not left waiting.",
+    )
+    retention_years = IntegerField(
+        "Academic years to keep leavers’ pupil records",
+        validators=[
+            Optional(),
+            NumberRange(RETENTION_YEARS_MIN, RETENTION_YEARS_MAX,
+                        f"The number of years must be a whole number from {RETENTION_YEARS_MIN} "
+                        f"to {RETENTION_YEARS_MAX}."),
+        ],
+        description="A leaver’s pupil record, contacts and register entries are deleted this many academic years "
+                    "after the one they left in (1: at the end of the academic year after they leave). "
+                    "Figures for past periods then no longer include them.",
     )
 
 

@@ -54,6 +54,7 @@ def area_edit(area_id: int):
             changed = admin.update_area_settings(
                 area, contact_target=form.contact_target.data, distinct_providers=form.distinct_providers.data,
                 proposal_expiry_days=form.proposal_expiry_days.data, by=current_user, ip=request.remote_addr,
+                retention_years=form.retention_years.data,
             )
         except PortalError as error:
             attach_error(form, error)

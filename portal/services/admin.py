@@ -21,6 +21,7 @@ from portal.vocab import Role
 
 CONTACT_TARGET_MIN, CONTACT_TARGET_MAX = 1, 20
 EXPIRY_DAYS_MIN, EXPIRY_DAYS_MAX = 1, 90
+RETENTION_YEARS_MIN, RETENTION_YEARS_MAX = 1, 10  # the CHECK on areas.retention_years
 AREA_NAME_MAX = 120
 # An admin may move an account between these; pending and rejected accounts are decided in the
 # verification queue, where the email confirmation and the coordinator's check happen.
@@ -104,8 +105,9 @@ def create_area(name: str, *, by: User, ip: str | None) -> Area:
 
 
 def update_area_settings(area: Area, *, contact_target: int, distinct_providers: bool, proposal_expiry_days: int,
-                         by: User, ip: str | None) -> bool:
-    """Change how an area counts toward its target and how long proposals wait. Returns False if nothing changed."""
+                         by: User, ip: str | None, retention_years: int | None = None) -> bool:
+    """Change how an area counts toward its target, how long proposals wait and how many academic years leavers'
+    pupil-level rows are kept (None: unchanged; services/retention.py). Returns False if nothing changed."""
     if contact_target is None or not CONTACT_TARGET_MIN <= contact_target <= CONTACT_TARGET_MAX:
         raise ValidationFailed(
             f"The target must be a whole number from {CONTACT_TARGET_MIN} to {CONTACT_TARGET_MAX}.",
@@ -116,6 +118,13 @@ def update_area_settings(area: Area, *, contact_target: int, distinct_providers:
             f"The number of days must be a whole number from {EXPIRY_DAYS_MIN} to {EXPIRY_DAYS_MAX}.",
             field="proposal_expiry_days",
         )
+    if retention_years is None:
+        retention_years = area.retention_years
+    elif not RETENTION_YEARS_MIN <= retention_years <= RETENTION_YEARS_MAX:
+        raise ValidationFailed(
+            f"The number of years must be a whole number from {RETENTION_YEARS_MIN} to {RETENTION_YEARS_MAX}.",
+            field="retention_years",
+        )
     changes = []
     if contact_target != area.contact_target:
         changes.append(f"contact_target: {area.contact_target} → {contact_target}")
@@ -123,11 +132,14 @@ def update_area_settings(area: Area, *, contact_target: int, distinct_providers:
         changes.append(f"distinct_providers: {_on_off(area.distinct_providers)} → {_on_off(distinct_providers)}")
     if proposal_expiry_days != area.proposal_expiry_days:
         changes.append(f"proposal_expiry_days: {area.proposal_expiry_days} → {proposal_expiry_days}")
+    if retention_years != area.retention_years:
+        changes.append(f"retention_years: {area.retention_years} → {retention_years}")
     if not changes:
         return False
     area.contact_target = contact_target
     area.distinct_providers = bool(distinct_providers)
     area.proposal_expiry_days = proposal_expiry_days
+    area.retention_years = retention_years
     if any(change.startswith(("contact_target", "distinct_providers")) for change in changes):
         counting.recount_area(area)  # the pupils' kept totals follow the area's counting rules
     audit.record("area.update", actor=by, ip=ip, target=area, area_id=area.id, detail="; ".join(changes))

@@ -516,3 +516,12 @@ def intern_contacts_count(intern_id: int) -> int:
 
     return db.session.scalar(select(func.count()).select_from(Placement).where(
         Placement.intern_id == intern_id, Placement.status == PlacementStatus.COMPLETED)) or 0
+
+
+# --- retention (product.md "Privacy and safeguarding"; services/retention.py) ---------------------------------------
+
+def retention_due(left_on: date, retention_years: int, today: date) -> bool:
+    """Whether a leaver's pupil-level rows are past the area's retention period: they left `retention_years`
+    academic years ago. 1 (the default) keeps them to the end of the academic year after the one they left in:
+    a pupil who left in July 2025 (2024/25) is kept until 31 August 2026 and due from 1 September 2026."""
+    return academic_year(today) > academic_year(left_on) + retention_years
