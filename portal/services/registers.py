@@ -161,27 +161,21 @@ def has_started(match: Match, now: datetime | None = None) -> bool:
 
 @dataclass(frozen=True)
 class Panel:
-    """The register's summary on the match page: counts only, and the viewer's own links."""
+    """The register's summary on the match page: counts only."""
 
     summary: Summary
     delivery: str
-    links: tuple[tuple[str, str], ...]  # (label, endpoint)
 
 
 def panel(user: User, match: Match) -> Panel | None:
+    """The register's summary for the match page: counts only (the actions to fill or record it are the page's
+    actions, from match_lifecycle.actions_for)."""
     if match.status not in (*FILLABLE, MatchStatus.RECORDED):
         return None
-    links = []
-    if is_school_lead(user, match):
-        if can_fill(match):
-            links.append(("Choose who goes", "registers.register"))
-        if can_record(match):
-            links.append(("Correct attendance" if match.status == MatchStatus.RECORDED else "Record attendance",
-                          "registers.attendance"))
     confirmed = match.delivery_confirmed_at
     delivery = (f"Confirmed by the provider on {confirmed.strftime('%-d %B %Y')}" if confirmed
                 else "Not confirmed by the provider yet")
-    return Panel(summary=summary(match), delivery=delivery, links=tuple(links))
+    return Panel(summary=summary(match), delivery=delivery)
 
 
 # --- use cases -----------------------------------------------------------------------------------------------------
