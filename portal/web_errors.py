@@ -5,6 +5,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from portal.errors import NotAllowed, NotFound
 from portal.extensions import db
 
 MESSAGES = {
@@ -40,6 +41,17 @@ def init_app(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         return _render(error.code)
+
+    # A service's own refusal that a view did not translate (views check first; this is the safety net behind them).
+    @app.errorhandler(NotAllowed)
+    def refused_by_a_service(error):
+        db.session.rollback()
+        return _render(403)
+
+    @app.errorhandler(NotFound)
+    def missing_in_a_service(error):
+        db.session.rollback()
+        return _render(404)
 
     @app.errorhandler(StaleDataError)
     def concurrent_change(error):

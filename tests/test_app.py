@@ -85,3 +85,25 @@ def test_a_concurrent_change_gives_409_not_a_stack_trace(app, client, monkeypatc
     assert response.status_code == 409
     assert b"Someone else changed this" in response.data
     assert b"Traceback" not in response.data
+
+
+def test_a_service_refusal_no_view_caught_is_a_403_page_not_a_server_error(app, client):
+    from portal import policy
+    from portal.errors import NotAllowed, NotFound
+
+    def refused():
+        raise NotAllowed("Only the school's careers leads may do that.")
+
+    def missing():
+        raise NotFound("There is no such pupil.")
+
+    app.add_url_rule("/__refused", "test_refused", refused)
+    app.add_url_rule("/__missing", "test_missing", missing)
+    policy.ROUTE_RULES["test_refused"] = policy.PUBLIC
+    policy.ROUTE_RULES["test_missing"] = policy.PUBLIC
+    try:
+        refused_page = client.get("/__refused")
+        assert refused_page.status_code == 403 and "You do not have access" in refused_page.get_data(as_text=True)
+        assert client.get("/__missing").status_code == 404
+    finally:
+        del policy.ROUTE_RULES["test_refused"], policy.ROUTE_RULES["test_missing"]
