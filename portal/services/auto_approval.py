@@ -30,12 +30,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from portal import policy
 from portal.errors import InvalidState, NotAllowed
 from portal.extensions import db
-from portal.models import Match, MatchStatus, Offer, OfferStatus, OrgStatus, SchoolRequest, User, UserStatus, utcnow
+from portal.models import (
+    HOLDS_CAPACITY,
+    Match,
+    MatchStatus,
+    Offer,
+    OfferStatus,
+    OrgStatus,
+    SchoolRequest,
+    User,
+    UserStatus,
+    utcnow,
+)
 from portal.models.users import coordinator_areas
 from portal.services import audit, browse, mail, match_transitions
 from portal.services.db_locks import write_transaction
@@ -51,8 +63,10 @@ _matches = Match.__table__
 
 # --- the criteria ------------------------------------------------------------------------------------------------
 
-def unmet(match: Match, offer: Offer, school_request: SchoolRequest, *, today: date) -> str | None:
-    """The first criterion the proposal does not meet, in plain words; None when it meets every one."""
+def unmet(match: Match, offer: Offer, school_request: SchoolRequest, *, today: date,
+          held: int | None = None) -> str | None:
+    """The first criterion the proposal does not meet, in plain words; None when it meets every one. `held`: what
+    the request's matches holding capacity already have (read here when not given)."""
     if not offer.auto_approve:
         return "the offer is not opted in to auto-approval"
     if offer.status != OfferStatus.PUBLISHED:
@@ -78,7 +92,7 @@ def unmet(match: Match, offer: Offer, school_request: SchoolRequest, *, today: d
         return "the offer's year groups and the school's do not overlap"
     if school_request.sectors and offer.sector not in school_request.sectors:
         return "the offer's sector is not one the school asked for"
-    needed = school_request.pupils - held_allocation(school_request)
+    needed = school_request.pupils - (held_allocation(school_request) if held is None else held)
     if match.allocation < needed:
         return f"it covers {match.allocation} of the {needed} the school still needs (no partial auto-approval)"
     if match.allocation > needed:
@@ -108,15 +122,36 @@ def schedule(match: Match, now: datetime | None = None) -> datetime | None:
 
 
 def schedule_all(new: list[Match], now: datetime | None = None) -> list[int]:
-    """`schedule` for many new proposals (an engine run), looking only at those whose offer opted in (one query).
-    Returns the ids of those due at once, to run after the creating transaction commits."""
+    """`schedule` for many new proposals (an engine run), looking only at those whose offer opted in. Set-based:
+    the opted-in offers with their providers, the requests with their schools and what each request already
+    holds are read in one query each, not per proposal. Returns the ids of those due at once, to run after the
+    creating transaction commits."""
     now = now or utcnow()
-    opted_in = set(db.session.scalars(select(Offer.id).where(
-        Offer.id.in_({match.offer_id for match in new} or {-1}), Offer.auto_approve.is_(True))))
-    chosen = [match for match in new if match.offer_id in opted_in]
-    if chosen:
-        db.session.flush()
-    return [match.id for match in chosen if schedule(match, now) is not None and match.auto_approve_at <= now]
+    if not new:
+        return []
+    offers = {offer.id: offer for offer in db.session.scalars(
+        select(Offer).where(Offer.id.in_({match.offer_id for match in new}), Offer.auto_approve.is_(True))
+        .options(selectinload(Offer.provider)))}
+    chosen = [match for match in new if match.offer_id in offers]
+    if not chosen:
+        return []
+    db.session.flush()
+    request_ids = {match.request_id for match in chosen}
+    requests = {school_request.id: school_request for school_request in db.session.scalars(
+        select(SchoolRequest).where(SchoolRequest.id.in_(request_ids)).options(selectinload(SchoolRequest.school)))}
+    held = dict(db.session.execute(
+        select(Match.request_id, func.sum(Match.allocation))
+        .where(Match.request_id.in_(request_ids), Match.status.in_(HOLDS_CAPACITY))
+        .group_by(Match.request_id)).all())
+    due_now = []
+    for match in chosen:
+        offer = offers[match.offer_id]
+        reason = unmet(match, offer, requests[match.request_id], today=now.date(),
+                       held=int(held.get(match.request_id) or 0))
+        match.auto_approve_at = None if reason else now + timedelta(days=offer.auto_approve_delay_days or 0)
+        if match.auto_approve_at is not None and match.auto_approve_at <= now:
+            due_now.append(match.id)
+    return due_now
 
 
 def is_due_now(match: Match, now: datetime | None = None) -> bool:

@@ -12,7 +12,23 @@ import json
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import Text, case, cast, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
@@ -93,14 +109,16 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
                (Offer.area_id == area.id) | Offer.open_to_all_areas.is_(True))
         .order_by(Offer.id)
     ).all()
-    offers = tuple(
+    units = {code: kind.unit.value for code, kind in OFFER_TYPES.items()}
+    offers = tuple(  # rows unpacked as tuples: attribute access on each row costs more than the engine's arrays
         OfferInput(
-            id=r.id, provider_id=r.provider_id, area_id=r.area_id, type=r.type, sector=r.sector, delivery=r.delivery,
-            capacity=r.capacity, allocated=r.allocated, unit=_unit(r.type).value, per_session=r.per_session,
-            starts_on=r.starts_on, ends_on=r.ends_on, year_mask=r.year_mask, latitude=r.latitude,
-            longitude=r.longitude, max_travel_miles=r.max_travel_miles, open_to_all_areas=bool(r.open_to_all_areas),
+            id=id_, provider_id=provider_id, area_id=area_id, type=type_, sector=sector, delivery=delivery,
+            capacity=capacity, allocated=allocated, unit=units.get(type_, Unit.PUPILS.value),
+            per_session=per_session, starts_on=starts_on, ends_on=ends_on, year_mask=year_mask, latitude=latitude,
+            longitude=longitude, max_travel_miles=max_travel_miles, open_to_all_areas=bool(open_to_all_areas),
         )
-        for r in offer_rows
+        for (id_, provider_id, area_id, type_, sector, delivery, capacity, allocated, per_session, starts_on,
+             ends_on, year_mask, max_travel_miles, open_to_all_areas, latitude, longitude) in offer_rows
     )
 
     live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
@@ -131,13 +149,13 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
 
     requests = tuple(
         RequestInput(
-            id=r.id, school_id=r.school_id, area_id=r.area_id, wanted_types=_codes(r.wanted_types),
-            sectors=_codes(r.sectors), year_mask=r.year_mask, pupils=r.pupils, starts_on=r.starts_on,
-            ends_on=r.ends_on, deliveries=_codes(r.deliveries), created_on=r.created_at.date(),
-            held=held_by_request.get(r.id, 0), max_travel_miles=r.max_travel_miles,
-            keep_together=bool(r.keep_together),
+            id=id_, school_id=school_id, area_id=area_id, wanted_types=_codes(wanted_types), sectors=_codes(sectors),
+            year_mask=year_mask, pupils=pupils, starts_on=starts_on, ends_on=ends_on, deliveries=_codes(deliveries),
+            created_on=created_at.date(), held=held_by_request.get(id_, 0), max_travel_miles=max_travel_miles,
+            keep_together=bool(keep_together),
         )
-        for r in request_rows
+        for (id_, school_id, area_id, wanted_types, sectors, year_mask, pupils, starts_on, ends_on, deliveries,
+             created_at, max_travel_miles, keep_together) in request_rows
     )
 
     school_ids = {r.school_id for r in requests}
@@ -176,11 +194,6 @@ def _text(column):
 @functools.lru_cache(maxsize=4096)
 def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text) or ()) if text else ()
-
-
-def _unit(offer_type: str) -> Unit:
-    kind = OFFER_TYPES.get(offer_type)
-    return kind.unit if kind else Unit.PUPILS
 
 
 def _schools(with_requests, school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...], bool]:
@@ -235,31 +248,20 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
         result = solve(build_instance(area, today=today))
         replaced = _replace_proposals(area, by)
 
-        request_ids = {p.request_id for p in result.proposals}
-        taken: set[tuple[int, int]] = set()
-        area_of: dict[int, int] = {}
-        if request_ids:
-            taken = {(o, r) for o, r in db.session.execute(
-                select(Match.offer_id, Match.request_id)
-                .where(Match.request_id.in_(request_ids), Match.status.in_(LIVE))  # replaced ones are cancelled now
-            )}
-            area_of = dict(db.session.execute(
-                select(SchoolRequest.id, Organisation.area_id)
-                .join(Organisation, Organisation.id == SchoolRequest.school_id)
-                .where(SchoolRequest.id.in_(request_ids))
-            ).all())
-
+        # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
+        # this one; an offer and request that already have another live match are not proposed twice.
+        taken = {(o, r) for o, r in db.session.execute(
+            select(Match.offer_id, Match.request_id).join(SchoolRequest, SchoolRequest.id == Match.request_id)
+            .where(SchoolRequest.area_id == area.id, Match.status.in_(LIVE)))}  # replaced ones are cancelled now
         stored = skipped = 0
         rows = []
         for proposal in result.proposals:
             if (proposal.offer_id, proposal.request_id) in taken:
                 skipped += 1
                 continue
-            rows.append(dict(
-                offer_id=proposal.offer_id, request_id=proposal.request_id, area_id=area_of[proposal.request_id],
-                allocation=proposal.allocation, status=MatchStatus.PROPOSED, origin=MatchOrigin.ENGINE,
-                score=proposal.value, reasons=" · ".join(proposal.reasons), created_by_id=getattr(by, "id", None),
-            ))
+            rows.append({"offer_id": proposal.offer_id, "request_id": proposal.request_id,
+                         "allocation": proposal.allocation, "score": proposal.value,
+                         "reasons": " · ".join(proposal.reasons)})
             stored += 1
         new = _insert_proposals(area, rows, by)
         due_now = auto_approval.schedule_all(new)  # proposals for offers opted in to auto-approval
@@ -279,40 +281,73 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
 
 def _replace_proposals(area: Area, by: User | None) -> int:
     """Cancel the area's engine proposals still waiting, each with its history row: one conditional UPDATE (a
-    proposal someone approved meanwhile no longer matches its WHERE and stays as they left it), one bulk insert.
-    Core statements, not ORM objects: a run replaces thousands."""
+    proposal someone approved meanwhile no longer matches its WHERE and stays as they left it) and one
+    INSERT ... SELECT of the history rows from the rows it moved. Set-based: a run replaces thousands."""
     now = utcnow()
-    moved = sorted(db.session.scalars(
+    moved = set(db.session.scalars(
         update(_matches).where(_replaceable(area)).values(status=MatchStatus.CANCELLED, updated_at=now)
         .returning(_matches.c.id)))
     if not moved:
         return 0
-    db.session.execute(insert(_events), [
-        {"match_id": match_id, "actor_id": getattr(by, "id", None), "from_status": MatchStatus.PROPOSED,
-         "to_status": MatchStatus.CANCELLED, "note": REPLACED_NOTE, "at": now} for match_id in moved])
-    gone = set(moved)
+    just_moved = ((_matches.c.area_id == area.id) & (_matches.c.origin == MatchOrigin.ENGINE)
+                  & (_matches.c.status == MatchStatus.CANCELLED) & (_matches.c.updated_at == now))
+    _history_rows(just_moved, by, now, MatchStatus.PROPOSED, MatchStatus.CANCELLED, REPLACED_NOTE)
     for obj in list(db.session.identity_map.values()):  # copies loaded earlier re-read their new status
-        if isinstance(obj, Match) and obj.id in gone:
+        if isinstance(obj, Match) and obj.id in moved:
             db.session.expire(obj, ["status", "updated_at"])
     return len(moved)
 
 
+def _history_rows(where, by: User | None, now, from_status: str | None, to_status: str, note: str) -> None:
+    """One history row for each match the condition picks out, in one INSERT ... SELECT."""
+    db.session.execute(insert(_events).from_select(
+        ["match_id", "at", "actor_id", "from_status", "to_status", "note"],
+        select(_matches.c.id, literal(now, DateTime()), literal(getattr(by, "id", None), Integer()),
+               literal(from_status, String()), literal(to_status, String()), literal(note, Text()))
+        .where(where).order_by(_matches.c.id)))
+
+
 def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Match]:
-    """Store the new proposals and their first history rows with two bulk inserts. Returns, as objects, those
-    whose offer opted in to auto-approval (the only ones auto_approval looks at), in id order."""
+    """Store the new proposals (rows of offer_id, request_id, allocation, score, reasons, in that order) and their
+    first history rows: on PostgreSQL one INSERT ... SELECT from json_to_recordset, on SQLite the driver's
+    executemany (both without RETURNING), then one INSERT ... SELECT of the history rows. The new rows are told
+    apart by this run's timestamp: created_at is the same instant for all of them, and only this run's proposals
+    in the area have it. Returns, as objects, those whose offer opted in to auto-approval (the only ones
+    auto_approval looks at), in id order."""
     if not rows:
         return []
     now = utcnow()
-    ids = sorted(db.session.scalars(insert(_matches).returning(_matches.c.id),
-                                    [{**row, "created_at": now, "updated_at": now} for row in rows]))
-    db.session.execute(insert(_events), [
-        {"match_id": match_id, "actor_id": getattr(by, "id", None), "from_status": None,
-         "to_status": MatchStatus.PROPOSED, "note": PROPOSED_NOTE, "at": now} for match_id in ids])
-    wanted = set(ids)
-    return [match for match in db.session.scalars(
+    by_id = getattr(by, "id", None)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The rows travel as one JSON parameter (json.dumps is fast; a list per column would be adapted element
+        # by element) and json_to_recordset turns them back into typed columns.
+        new = func.json_to_recordset(cast(bindparam("rows", json.dumps(rows), type_=Text), JSON)).table_valued(
+            column("offer_id", Integer), column("request_id", Integer), column("allocation", Integer),
+            column("score", Float), column("reasons", Text), name="new", joins_implicitly=True,
+        ).render_derived(with_types=True)
+        db.session.execute(insert(_matches).from_select(
+            ["offer_id", "request_id", "allocation", "score", "reasons", "area_id", "status", "origin",
+             "created_by_id", "created_at", "updated_at"],
+            select(new.c.offer_id, new.c.request_id, new.c.allocation, new.c.score, new.c.reasons,
+                   literal(area.id, Integer()), literal(MatchStatus.PROPOSED, String()),
+                   literal(MatchOrigin.ENGINE, String()), literal(by_id, Integer()), literal(now, DateTime()),
+                   literal(now, DateTime()))))
+    else:  # SQLite: the driver's executemany over plain tuples, with the timestamp written as SQLAlchemy writes it
+        connection = db.session.connection()
+        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        constant = (area.id, str(MatchStatus.PROPOSED), str(MatchOrigin.ENGINE), by_id, stamp, stamp)
+        connection.exec_driver_sql(
+            "INSERT INTO matches (offer_id, request_id, allocation, score, reasons, area_id, status, origin, "
+            "created_by_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [tuple(row.values()) + constant for row in rows])
+    just_stored = ((_matches.c.area_id == area.id) & (_matches.c.origin == MatchOrigin.ENGINE)
+                   & (_matches.c.status == MatchStatus.PROPOSED) & (_matches.c.created_at == now))
+    _history_rows(just_stored, by, now, None, MatchStatus.PROPOSED, PROPOSED_NOTE)
+    return list(db.session.scalars(
         select(Match).join(Offer, Offer.id == Match.offer_id)
-        .where(Match.area_id == area.id, Match.id.between(ids[0], ids[-1]), Offer.auto_approve.is_(True))
-        .order_by(Match.id)) if match.id in wanted]
+        .where(Match.area_id == area.id, Match.origin == MatchOrigin.ENGINE, Match.status == MatchStatus.PROPOSED,
+               Match.created_at == now, Offer.auto_approve.is_(True))
+        .order_by(Match.id)))
 
 
 def areas_for(user) -> list[Area]:
