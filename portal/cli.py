@@ -9,6 +9,19 @@ def _fail(error: PortalError) -> None:
     raise click.ClickException(error.message)
 
 
+def _moment(now: str | None):
+    """A `--now` option: an ISO date and time, kept as naive UTC as the database keeps it (None = the real now)."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(now) if now else None
+    except ValueError as error:
+        raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+    if moment is not None and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
 def init_app(app: Flask) -> None:
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Only seed a database that has no areas yet.")
@@ -164,14 +177,9 @@ def init_app(app: Flask) -> None:
     @click.option("--now", "now", default=None, help="Send as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
     def reminders_send_command(now: str | None) -> None:
         """Mail the reminders due a week and a day before each session. Run it hourly from a scheduler."""
-        from datetime import datetime
-
         from portal.services import match_lifecycle
 
-        try:
-            moment = datetime.fromisoformat(now) if now else None
-        except ValueError as error:
-            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
+        moment = _moment(now)
         sent = match_lifecycle.send_reminders(now=moment)
         click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
 
@@ -182,16 +190,6 @@ def init_app(app: Flask) -> None:
     internships_group.add_command(internships_feedback)
     internships_group.add_command(internships_followups)
 
-    def _internships_now(now: str | None):
-        from datetime import UTC, datetime
-
-        try:
-            moment = datetime.fromisoformat(now) if now else None
-        except ValueError as error:
-            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
-        if moment is not None and moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
-        return moment
 
     @internships_feedback.command("send")
     @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
@@ -200,7 +198,7 @@ def init_app(app: Flask) -> None:
         mail the mentor's to the provider. Run it daily, e.g. cron: `0 17 * * * flask internships feedback send`."""
         from portal.services import internship_followup
 
-        run = internship_followup.send_feedback_requests(now=_internships_now(now))
+        run = internship_followup.send_feedback_requests(now=_moment(now))
         click.echo(f"Made {run.created} feedback link{'' if run.created == 1 else 's'}; "
                    f"mailed {run.mailed} provider contact{'' if run.mailed == 1 else 's'}.")
 
@@ -211,7 +209,7 @@ def init_app(app: Flask) -> None:
         Run it daily, e.g. cron: `0 8 * * * flask internships followups remind`."""
         from portal.services import internship_followup
 
-        sent = internship_followup.remind_due_follow_ups(now=_internships_now(now))
+        sent = internship_followup.remind_due_follow_ups(now=_moment(now))
         click.echo(f"Sent {sent} reminder{'' if sent == 1 else 's'}.")
 
     levy_group = click.Group("levy", help="Levy-paying providers' apprenticeship levy accounts.")
@@ -222,32 +220,15 @@ def init_app(app: Flask) -> None:
     def levy_remind_command(now: str | None) -> None:
         """Mail levy-paying providers whose funds expire within 3 months (once per provider and expiring month,
         recorded in the audit log). Run it weekly or monthly, e.g. cron: `0 8 * * 1 flask levy remind`."""
-        from datetime import UTC, datetime
-
         from portal.services import levy
 
-        try:
-            moment = datetime.fromisoformat(now) if now else None
-        except ValueError as error:
-            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
-        if moment is not None and moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        moment = _moment(now)
         mailed = levy.send_reminders(now=moment)
         click.echo(f"Reminded {mailed} provider{'' if mailed == 1 else 's'}.")
 
     pledges_group = click.Group("pledges", help="Levy transfer pledges: auto-approvals due and undecided applications.")
     app.cli.add_command(pledges_group)
 
-    def _pledges_now(now: str | None):
-        from datetime import UTC, datetime
-
-        try:
-            moment = datetime.fromisoformat(now) if now else None
-        except ValueError as error:
-            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
-        if moment is not None and moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
-        return moment
 
     @pledges_group.command("auto-approve")
     @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
@@ -256,7 +237,7 @@ def init_app(app: Flask) -> None:
         auto-approves). Run it every few minutes, e.g. cron: `*/5 * * * * flask pledges auto-approve`."""
         from portal.services import pledges
 
-        summary = pledges.run_due(now=_pledges_now(now))
+        summary = pledges.run_due(now=_moment(now))
         click.echo(f"{summary.message}.")
         for application_id, note in summary.stopped:
             click.echo(f"  application {application_id}: {note}")
@@ -268,7 +249,7 @@ def init_app(app: Flask) -> None:
         `20 2 * * * flask pledges expire`."""
         from portal.services import pledges
 
-        count = pledges.expire(now=_pledges_now(now))
+        count = pledges.expire(now=_moment(now))
         click.echo(f"Expired {count} application{'' if count == 1 else 's'}.")
 
     pupils_group = click.Group("pupils", help="Schools' pupil rosters.")
@@ -352,16 +333,9 @@ def init_app(app: Flask) -> None:
 
         E.g. cron: `10 2 * * * flask match expire`.
         """
-        from datetime import UTC, datetime
-
         from portal.services import proposal_expiry
 
-        try:
-            moment = datetime.fromisoformat(now) if now else None
-        except ValueError as error:
-            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
-        if moment is not None and moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
+        moment = _moment(now)
         count = proposal_expiry.expire_proposals(now=moment)
         click.echo(f"Expired {count} proposal{'' if count == 1 else 's'}.")
 
@@ -371,16 +345,9 @@ def init_app(app: Flask) -> None:
         """Approve the proposals due to approve themselves (their offer opted in and they meet every criterion).
         Run it every few minutes from a scheduler, e.g. cron: `*/5 * * * * flask match auto-approve`.
         """
-        from datetime import UTC, datetime
-
         from portal.services import auto_approval
 
-        try:
-            moment = datetime.fromisoformat(now) if now else None
-        except ValueError as error:
-            raise click.BadParameter("Give a date and time such as 2026-03-01T09:00.", param_hint="--now") from error
-        if moment is not None and moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
+        moment = _moment(now)
         summary = auto_approval.run_due(now=moment)
         click.echo(f"{summary.message}.")
         for match_id, note in summary.stopped:
