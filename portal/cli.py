@@ -302,29 +302,36 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(match_group)
 
     @match_group.command("run")
-    @click.option("--area", "area_name", required=True, help="Area name.")
+    @click.option("--area", "area_names", multiple=True, help="Area name (repeat it for several areas).")
+    @click.option("--all", "all_areas", is_flag=True, help="Every area, e.g. a nightly run over the region.")
     @click.option("--dry-run", is_flag=True, help="Solve and report, but store nothing.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the engine's result as JSON.")
-    def match_run_command(area_name: str, dry_run: bool, as_json: bool) -> None:
-        """Propose matches for an area, replacing its earlier unapproved proposals."""
+    @click.option("--json", "as_json", is_flag=True, help="Print the engine's result as JSON (one area only).")
+    def match_run_command(area_names: tuple[str, ...], all_areas: bool, dry_run: bool, as_json: bool) -> None:
+        """Propose matches for one or more areas, replacing their earlier unapproved proposals. Several areas are
+        solved side by side (one process per core) and stored in one transaction."""
         from portal.services import matching
 
+        if all_areas == bool(area_names):
+            _fail(PortalError("Give --area NAME (one or more) or --all."))
         try:
-            area = matching.area_named(area_name)
+            areas = matching.all_areas() if all_areas else [matching.area_named(name) for name in area_names]
         except PortalError as error:
             _fail(error)
-        result, stored = matching.run_matching(area, dry_run=dry_run)
+        if as_json and len(areas) != 1:
+            _fail(PortalError("--json prints one area's result: give one --area."))
+        outcomes = matching.run_areas(areas, dry_run=dry_run)
         if as_json:
-            click.echo(result.to_json(indent=2))
+            click.echo(outcomes[0][0].to_json(indent=2))
             return
-        totals = result.totals
-        click.echo(f"{area.name}: {len(result.proposals)} proposals, {totals.units_placed} of {totals.units_needed} "
-                   f"pupils (places, classes) placed, total value {totals.total_value:g}.")
-        click.echo("Dry run: nothing stored." if dry_run else f"Stored {stored} proposals.")
-        if result.unmatched:
-            click.echo(f"{len(result.unmatched)} requests not placed in full:")
-            for unmatched in result.unmatched:
-                click.echo(f"  request {unmatched.request_id}: {unmatched.reasons_text}")
+        for area, (result, stored) in zip(areas, outcomes, strict=True):
+            totals = result.totals
+            click.echo(f"{area.name}: {len(result.proposals)} proposals, {totals.units_placed} of "
+                       f"{totals.units_needed} pupils (places, classes) placed, total value {totals.total_value:g}.")
+            click.echo("Dry run: nothing stored." if dry_run else f"Stored {stored} proposals.")
+            if result.unmatched:
+                click.echo(f"{len(result.unmatched)} requests not placed in full:")
+                for unmatched in result.unmatched:
+                    click.echo(f"  request {unmatched.request_id}: {unmatched.reasons_text}")
 
     @match_group.command("expire")
     @click.option("--now", "now", default=None, help="Expire as if it were this moment (ISO, e.g. 2026-03-01T09:00).")

@@ -1,11 +1,14 @@
 """The matching service: the engine's input read from the database, runs stored as proposals, and `flask match`."""
 import json
+import multiprocessing
+import os
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.matching import Held, History, YearFigures
+from portal.matching import Held, History, YearFigures, solve
 from portal.matching.model import NEED_NO_CONTACTS
 from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, RequestStatus
 from portal.services import jobs, matching
@@ -304,6 +307,127 @@ def test_an_area_with_nothing_to_match_stores_nothing_and_says_so(app, runner):
                              .where(AuditEvent.action == "matching.run", AuditEvent.area_id == burnley.id)) == 1
     summary = runner.invoke(args=["match", "run", "--area", "Burnley", "--dry-run"])
     assert summary.exit_code == 0 and "0 proposals, 0 of 0" in summary.output
+
+
+# --- several areas at once --------------------------------------------------------------------------------------
+
+def _three_areas():
+    """Three areas with a few schools, providers and requests each, and a virtual offer open to all areas."""
+    areas = [make_area(name) for name in ("Burnley", "Preston", "Lancaster")]
+    for n, area in enumerate(areas):
+        provider = make_provider(area)
+        make_offer(provider, sessions=2 + n)
+        make_offer(make_provider(area), type="mentoring", year_groups=(10, 11))
+        for years in ((9, 10), (10, 11), (9,)):
+            make_request(make_school(area), year_groups=years, wanted_types=("careers_talk", "mentoring"))
+    make_offer(make_provider(areas[0]), delivery="virtual", open_to_all_areas=True, sessions=3)
+    db.session.commit()
+    return areas
+
+
+def _proposed():
+    return sorted((m.area_id, m.request_id, m.offer_id, m.allocation, m.score, m.reasons)
+                  for m in _engine_matches() if m.status == MatchStatus.PROPOSED)
+
+
+def test_several_areas_solved_side_by_side_store_what_one_by_one_would(app):
+    areas = _three_areas()
+    one_by_one = [matching.run_matching(area) for area in areas]
+    stored_one_by_one = _proposed()
+    assert len(stored_one_by_one) >= 9 and {row[0] for row in stored_one_by_one} == {a.id for a in areas}
+
+    together = matching.run_areas(areas, processes=2)
+
+    assert [result.proposals for result, _ in together] == [result.proposals for result, _ in one_by_one]
+    assert [result.unmatched for result, _ in together] == [result.unmatched for result, _ in one_by_one]
+    assert [stored for _, stored in together] == [stored for _, stored in one_by_one]
+    assert _proposed() == stored_one_by_one  # the earlier proposals replaced by the same ones
+    replaced = [m for m in _engine_matches() if m.status == MatchStatus.CANCELLED]
+    assert len(replaced) == len(stored_one_by_one)
+    assert all([e.to_status for e in m.events] == [MatchStatus.PROPOSED, MatchStatus.CANCELLED] for m in replaced)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "matching.run")) == 6
+
+
+def test_areas_are_solved_in_forked_processes_at_most_so_many_at_a_time_and_in_order(app, monkeypatch):
+    areas = _three_areas()
+    expected = [solve(matching.build_instance(area, today=TODAY)) for area in areas]
+    # Each result comes back with the id of the process that solved it; count the solvers started, not collected.
+    monkeypatch.setattr(matching, "solve", lambda instance: (os.getpid(), solve(instance)))
+    outstanding, most = [0], [0]
+    real_init, real_result = matching._Solver.__init__, matching._Solver.result
+
+    def started(self, instance):
+        real_init(self, instance)
+        outstanding[0] += 1
+        most[0] = max(most[0], outstanding[0])
+
+    def collected(self):
+        outstanding[0] -= 1
+        return real_result(self)
+
+    monkeypatch.setattr(matching._Solver, "__init__", started)
+    monkeypatch.setattr(matching._Solver, "result", collected)
+
+    seen = list(matching.solved_in_turn(areas, today=TODAY, processes=2))
+
+    assert [area for area, _ in seen] == areas
+    assert [r.proposals for _, (_, r) in seen] == [r.proposals for r in expected]
+    assert [r.totals for _, (_, r) in seen] == [r.totals for r in expected]
+    pids = [pid for _, (pid, _) in seen]
+    assert os.getpid() not in pids and len(set(pids)) == 3  # a forked process for each area
+    assert most[0] == 2 and outstanding[0] == 0  # never more than two at a time, all collected
+    assert multiprocessing.active_children() == []
+    ((_, (pid, only)),) = matching.solved_in_turn(areas[:1], today=TODAY, processes=2)  # one area: solved here
+    assert pid == os.getpid() and only.proposals == expected[0].proposals
+
+
+def test_a_solver_process_that_fails_fails_the_run_and_stores_nothing(app, monkeypatch):
+    areas = _three_areas()
+
+    def broken(instance):
+        if instance.label.startswith("Preston"):
+            raise ValueError("the engine broke on Preston")
+        return solve(instance)
+
+    monkeypatch.setattr(matching, "solve", broken)  # the forked children inherit the patched module
+    with pytest.raises(ValueError, match="the engine broke on Preston"):
+        matching.run_areas(areas, processes=2)
+    db.session.rollback()
+    assert _engine_matches() == [] and multiprocessing.active_children() == []
+
+    monkeypatch.setattr(matching, "solve", lambda instance: os._exit(3))  # a solver dies without a word
+    with pytest.raises(RuntimeError, match="ended without a result"):
+        matching.run_areas(areas, processes=2)
+    db.session.rollback()
+    assert _engine_matches() == [] and multiprocessing.active_children() == []
+
+
+def test_a_dry_run_over_several_areas_stores_nothing(app):
+    areas = _three_areas()
+    outcomes = matching.run_areas(areas, dry_run=True, processes=2)
+    assert [stored for _, stored in outcomes] == [0, 0, 0] and sum(len(r.proposals) for r, _ in outcomes) >= 9
+    assert _engine_matches() == []
+
+
+def test_match_run_takes_several_areas_or_all_and_refuses_neither(app, runner):
+    areas = _three_areas()
+    several = runner.invoke(args=["match", "run", "--area", "Preston", "--area", "Burnley"])
+    assert several.exit_code == 0, several.output
+    assert several.output.index("Preston:") < several.output.index("Burnley:")
+    assert {m.area_id for m in _engine_matches()} == {areas[0].id, areas[1].id}
+
+    everything = runner.invoke(args=["match", "run", "--all"])
+    assert everything.exit_code == 0, everything.output
+    assert [line.split(":")[0] for line in everything.output.splitlines() if " proposals, " in line] == [
+        "Burnley", "Lancaster", "Preston"]
+    assert {m.area_id for m in _engine_matches() if m.status == MatchStatus.PROPOSED} == {a.id for a in areas}
+
+    for args, message in ((["match", "run"], "Give --area NAME (one or more) or --all."),
+                          (["match", "run", "--all", "--area", "Burnley"], "Give --area NAME (one or more) or --all."),
+                          (["match", "run", "--all", "--json"], "--json prints one area's result")):
+        refused = runner.invoke(args=args)
+        assert refused.exit_code != 0 and message in refused.output
 
 
 def test_a_coordinator_runs_matching_from_the_queue_for_their_own_areas_only(app, client, login):

@@ -9,7 +9,10 @@ A run replaces the area's earlier unapproved engine proposals: in one write tran
 """
 import functools
 import json
-from collections import defaultdict
+import multiprocessing
+import os
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 from sqlalchemy import (
@@ -84,6 +87,11 @@ def area_named(name: str) -> Area:
     if area is None:
         raise NotFound(f"There is no area called {name.strip()!r}.")
     return area
+
+
+def all_areas() -> list[Area]:
+    """Every area, by name (a run over the whole region)."""
+    return list(db.session.scalars(select(Area).order_by(Area.name)))
 
 
 def area_weights(area: Area) -> Weights:
@@ -241,113 +249,216 @@ def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
     the engine's result and how many proposals were stored (a proposal for an offer and request that already
     have another live match is not stored twice).
     """
+    return run_areas([area], by=by, dry_run=dry_run, today=today)[0]
+
+
+def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = False,
+              today: date | None = None, processes: int | None = None) -> list[tuple[Result, int]]:
+    """run_matching for several areas at once (a region, every area at night): one write transaction, as for one
+    area, with the engine solving the areas side by side in forked processes (solved_in_turn) while this process
+    reads the next areas and stores each area's proposals, in the areas' order. The areas are independent
+    instances, so the result is the same as running them one after another. Returns (result, stored) per area, in
+    the order given. `processes`: at most this many solver processes at a time (default: one per core)."""
     today = today or date.today()
     if dry_run:
-        return solve(build_instance(area, today=today)), 0
+        return [(result, 0) for _, result in solved_in_turn(areas, today=today, processes=processes)]
+    due_now: list[Match] = []
+    outcomes = []
     with write_transaction():
-        result = solve(build_instance(area, today=today))
-        replaced = _replace_proposals(area, by)
-
-        # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
-        # this one; an offer and request that already have another live match are not proposed twice.
-        taken = {(o, r) for o, r in db.session.execute(
-            select(Match.offer_id, Match.request_id).join(SchoolRequest, SchoolRequest.id == Match.request_id)
-            .where(SchoolRequest.area_id == area.id, Match.status.in_(LIVE)))}  # replaced ones are cancelled now
-        stored = skipped = 0
-        rows = []
-        for proposal in result.proposals:
-            if (proposal.offer_id, proposal.request_id) in taken:
-                skipped += 1
-                continue
-            rows.append({"offer_id": proposal.offer_id, "request_id": proposal.request_id,
-                         "allocation": proposal.allocation, "score": proposal.value,
-                         "reasons": " · ".join(proposal.reasons)})
-            stored += 1
-        new = _insert_proposals(area, rows, by)
-        due_now = auto_approval.schedule_all(new)  # proposals for offers opted in to auto-approval
-
-        totals = result.totals
-        audit.record(
-            "matching.run", actor=by, area_id=area.id,
-            detail=(f"{stored} proposals stored ({skipped} already matched otherwise), {replaced} earlier proposals "
-                    f"replaced, {len(result.unmatched)} requests not placed in full; {totals.units_placed} of "
-                    f"{totals.units_needed} units placed, total value {totals.total_value:g}"),
-        )
+        for area, result in solved_in_turn(areas, today=today, processes=processes):
+            stored, due = _store(area, result, by)
+            due_now += due
+            outcomes.append((result, stored))
         db.session.commit()
     if due_now:
         auto_approval.run_due(only=due_now)
-    return result, stored
+    return outcomes
+
+
+def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]]:
+    """Replace the area's waiting engine proposals with the result's, schedule auto-approvals and audit the run
+    (inside the caller's write transaction; it commits). Returns how many were stored and the proposals due for
+    auto-approval now."""
+    replaced = _replace_proposals(area, by)
+    # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
+    # this one; an offer and request that already have another live match are not proposed twice.
+    taken = {(o, r) for o, r in db.session.execute(
+        select(Match.offer_id, Match.request_id).join(SchoolRequest, SchoolRequest.id == Match.request_id)
+        .where(SchoolRequest.area_id == area.id, Match.status.in_(LIVE)))}  # replaced ones are cancelled now
+    rows = [{"offer_id": proposal.offer_id, "request_id": proposal.request_id, "allocation": proposal.allocation,
+             "score": proposal.value, "reasons": " · ".join(proposal.reasons)}
+            for proposal in result.proposals if (proposal.offer_id, proposal.request_id) not in taken]
+    stored, skipped = len(rows), len(result.proposals) - len(rows)
+    due_now = auto_approval.schedule_all(_insert_proposals(area, rows, by))  # offers opted in to auto-approval
+    totals = result.totals
+    audit.record(
+        "matching.run", actor=by, area_id=area.id,
+        detail=(f"{stored} proposals stored ({skipped} already matched otherwise), {replaced} earlier proposals "
+                f"replaced, {len(result.unmatched)} requests not placed in full; {totals.units_placed} of "
+                f"{totals.units_needed} units placed, total value {totals.total_value:g}"),
+    )
+    return stored, due_now
+
+
+def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None = None
+                   ) -> Iterator[tuple[Area, Result]]:
+    """(area, result) for each area in the order given, each area's instance read here and solved in a forked
+    process of its own, `processes` of them at most at a time (default one per core; OR-Tools holds the GIL while
+    it solves, so threads would not help). The caller's work between two results (storing one area) overlaps the
+    solving of the next ones, and reading waits for a free process. One area, one process, or no fork (not
+    POSIX): solved here, one after another. A solver process inherits its instance at the fork (pickling one to a
+    pool costs about a third of solving it), touches no database, sends its result back through a pipe and ends
+    through os._exit, so the connections it inherited are never closed from it."""
+    if processes is None:
+        processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if min(processes, len(areas)) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for area in areas:
+            yield area, solve(build_instance(area, today=today))
+        return
+    pending: deque[tuple[Area, _Solver]] = deque()
+    try:
+        for area in areas:
+            instance = build_instance(area, today=today)
+            if len(pending) == processes:
+                waiting_area, solver = pending.popleft()
+                yield waiting_area, solver.result()
+            pending.append((area, _Solver(instance)))
+        while pending:
+            waiting_area, solver = pending.popleft()
+            yield waiting_area, solver.result()
+    finally:  # the caller failed or stopped early: no solver outlives the run
+        for _, solver in pending:
+            solver.stop()
+
+
+class _Solver:
+    """The engine run on one instance in a forked child process; result() waits for it."""
+
+    def __init__(self, instance: Instance):
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_solve_and_send, args=(instance, send), daemon=True)
+        self._process.start()
+        send.close()  # the child's end: the parent keeps only its own, so a dead child reads as EOF
+
+    def result(self) -> Result:
+        try:
+            outcome = self._receive.recv()
+        except EOFError:  # killed, or out of memory
+            outcome = None
+        finally:
+            self._receive.close()
+        self._process.join()
+        if outcome is None:
+            raise RuntimeError(f"the solver process ended without a result (exit code {self._process.exitcode})")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def stop(self) -> None:
+        self._receive.close()
+        self._process.kill()
+        self._process.join()
+
+
+def _solve_and_send(instance: Instance, send) -> None:
+    try:
+        outcome: Result | Exception = solve(instance)
+    except Exception as error:  # sent back, so the run fails in the parent with the engine's own error
+        outcome = error
+    send.send(outcome)
+    send.close()
 
 
 def _replace_proposals(area: Area, by: User | None) -> int:
-    """Cancel the area's engine proposals still waiting, each with its history row: one conditional UPDATE (a
-    proposal someone approved meanwhile no longer matches its WHERE and stays as they left it) and one
-    INSERT ... SELECT of the history rows from the rows it moved. Set-based: a run replaces thousands."""
+    """Cancel the area's engine proposals still waiting, each with its history row, set-based (a run replaces
+    thousands) and without sending their ids to and fro. On PostgreSQL one statement: the conditional UPDATE in a
+    CTE and the INSERT of the history rows from what it returned, so a proposal someone approved meanwhile no
+    longer matches the UPDATE's WHERE, stays as they left it and gets no history row. On SQLite the write lock is
+    held (write_transaction), so the history rows are written from the same condition just before the UPDATE."""
     now = utcnow()
-    moved = set(db.session.scalars(
-        update(_matches).where(_replaceable(area)).values(status=MatchStatus.CANCELLED, updated_at=now)
-        .returning(_matches.c.id)))
-    if not moved:
-        return 0
-    just_moved = ((_matches.c.area_id == area.id) & (_matches.c.origin == MatchOrigin.ENGINE)
-                  & (_matches.c.status == MatchStatus.CANCELLED) & (_matches.c.updated_at == now))
-    _history_rows(just_moved, by, now, MatchStatus.PROPOSED, MatchStatus.CANCELLED, REPLACED_NOTE)
-    for obj in list(db.session.identity_map.values()):  # copies loaded earlier re-read their new status
-        if isinstance(obj, Match) and obj.id in moved:
-            db.session.expire(obj, ["status", "updated_at"])
-    return len(moved)
+    replaceable = _replaceable(area)
+    if _dialect() == "postgresql":
+        moved = (update(_matches).where(replaceable).values(status=MatchStatus.CANCELLED, updated_at=now)
+                 .returning(_matches.c.id).cte("moved"))
+        history = _history_insert(moved.c.id, None, by, now, MatchStatus.PROPOSED, MatchStatus.CANCELLED,
+                                  REPLACED_NOTE).returning(_events.c.id).cte("history")
+        replaced = db.session.scalar(select(func.count()).select_from(moved).add_cte(history))
+    else:
+        db.session.execute(_history_insert(_matches.c.id, replaceable, by, now, MatchStatus.PROPOSED,
+                                           MatchStatus.CANCELLED, REPLACED_NOTE))
+        replaced = db.session.execute(
+            update(_matches).where(replaceable).values(status=MatchStatus.CANCELLED, updated_at=now)).rowcount
+    if replaced:
+        for obj in list(db.session.identity_map.values()):  # copies loaded earlier re-read their new status
+            if isinstance(obj, Match) and obj.area_id == area.id and obj.origin == MatchOrigin.ENGINE:
+                db.session.expire(obj, ["status", "updated_at"])
+    return replaced
 
 
-def _history_rows(where, by: User | None, now, from_status: str | None, to_status: str, note: str) -> None:
-    """One history row for each match the condition picks out, in one INSERT ... SELECT."""
-    db.session.execute(insert(_events).from_select(
-        ["match_id", "at", "actor_id", "from_status", "to_status", "note"],
-        select(_matches.c.id, literal(now, DateTime()), literal(getattr(by, "id", None), Integer()),
-               literal(from_status, String()), literal(to_status, String()), literal(note, Text()))
-        .where(where).order_by(_matches.c.id)))
+def _history_insert(match_id, where, by: User | None, now, from_status: str | None, to_status: str, note: str):
+    """INSERT ... SELECT of one history row per match id the select gives (`where` may narrow it)."""
+    rows = select(match_id, literal(now, DateTime()), literal(getattr(by, "id", None), Integer()),
+                  literal(from_status, String()), literal(to_status, String()), literal(note, Text()))
+    if where is not None:
+        rows = rows.where(where)
+    return insert(_events).from_select(["match_id", "at", "actor_id", "from_status", "to_status", "note"],
+                                       rows.order_by(match_id))
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
 
 
 def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Match]:
     """Store the new proposals (rows of offer_id, request_id, allocation, score, reasons, in that order) and their
-    first history rows: on PostgreSQL one INSERT ... SELECT from json_to_recordset, on SQLite the driver's
-    executemany (both without RETURNING), then one INSERT ... SELECT of the history rows. The new rows are told
-    apart by this run's timestamp: created_at is the same instant for all of them, and only this run's proposals
-    in the area have it. Returns, as objects, those whose offer opted in to auto-approval (the only ones
-    auto_approval looks at), in id order."""
+    first history rows, without the new ids travelling back: on PostgreSQL one statement (INSERT ... SELECT from
+    json_to_recordset in a CTE, the history rows inserted from what it returned); on SQLite the driver's
+    executemany, then the history rows INSERT ... SELECT of the ids above the largest before (the write lock is
+    held, so the new rows are exactly those). Returns, as objects, those whose offer opted in to auto-approval
+    (the only ones auto_approval looks at), in id order."""
     if not rows:
         return []
     now = utcnow()
     by_id = getattr(by, "id", None)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _dialect() == "postgresql":
         # The rows travel as one JSON parameter (json.dumps is fast; a list per column would be adapted element
         # by element) and json_to_recordset turns them back into typed columns.
         new = func.json_to_recordset(cast(bindparam("rows", json.dumps(rows), type_=Text), JSON)).table_valued(
             column("offer_id", Integer), column("request_id", Integer), column("allocation", Integer),
             column("score", Float), column("reasons", Text), name="new", joins_implicitly=True,
         ).render_derived(with_types=True)
-        db.session.execute(insert(_matches).from_select(
+        stored = insert(_matches).from_select(
             ["offer_id", "request_id", "allocation", "score", "reasons", "area_id", "status", "origin",
              "created_by_id", "created_at", "updated_at"],
             select(new.c.offer_id, new.c.request_id, new.c.allocation, new.c.score, new.c.reasons,
                    literal(area.id, Integer()), literal(MatchStatus.PROPOSED, String()),
                    literal(MatchOrigin.ENGINE, String()), literal(by_id, Integer()), literal(now, DateTime()),
-                   literal(now, DateTime()))))
+                   literal(now, DateTime())),
+        ).returning(_matches.c.id, _matches.c.offer_id).cte("stored")
+        history = _history_insert(stored.c.id, None, by, now, None, MatchStatus.PROPOSED, PROPOSED_NOTE) \
+            .returning(_events.c.id).cte("history")
+        auto = list(db.session.scalars(
+            select(stored.c.id).join(Offer, Offer.id == stored.c.offer_id).where(Offer.auto_approve.is_(True))
+            .order_by(stored.c.id).add_cte(history)))
     else:  # SQLite: the driver's executemany over plain tuples, with the timestamp written as SQLAlchemy writes it
         connection = db.session.connection()
+        before = connection.scalar(select(func.coalesce(func.max(_matches.c.id), 0)))
         stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
         constant = (area.id, str(MatchStatus.PROPOSED), str(MatchOrigin.ENGINE), by_id, stamp, stamp)
         connection.exec_driver_sql(
             "INSERT INTO matches (offer_id, request_id, allocation, score, reasons, area_id, status, origin, "
             "created_by_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [tuple(row.values()) + constant for row in rows])
-    just_stored = ((_matches.c.area_id == area.id) & (_matches.c.origin == MatchOrigin.ENGINE)
-                   & (_matches.c.status == MatchStatus.PROPOSED) & (_matches.c.created_at == now))
-    _history_rows(just_stored, by, now, None, MatchStatus.PROPOSED, PROPOSED_NOTE)
-    return list(db.session.scalars(
-        select(Match).join(Offer, Offer.id == Match.offer_id)
-        .where(Match.area_id == area.id, Match.origin == MatchOrigin.ENGINE, Match.status == MatchStatus.PROPOSED,
-               Match.created_at == now, Offer.auto_approve.is_(True))
-        .order_by(Match.id)))
+        new_rows = _matches.c.id > before
+        connection.execute(_history_insert(_matches.c.id, new_rows, by, now, None, MatchStatus.PROPOSED,
+                                           PROPOSED_NOTE))
+        auto = list(connection.scalars(
+            select(_matches.c.id).join(Offer, Offer.id == _matches.c.offer_id)
+            .where(new_rows, Offer.auto_approve.is_(True)).order_by(_matches.c.id)))
+    if not auto:
+        return []
+    return list(db.session.scalars(select(Match).where(Match.id.in_(auto)).order_by(Match.id)))
 
 
 def areas_for(user) -> list[Area]:
