@@ -1,4 +1,6 @@
 """The weekly digest: careers leads switch it on and off; `flask digest send` mails new offers near them."""
+import contextlib
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -147,6 +149,60 @@ def test_the_week_is_the_seven_days_before_today(world):
     assert digest.send_weekly_digests(today=date.today()) == 0  # published today: next week's digest
     assert digest.send_weekly_digests(today=TOMORROW) == 1
     assert digest.send_weekly_digests(today=date.today() + timedelta(days=8)) == 0  # a week later: old news
+
+
+def test_a_second_run_within_the_week_sends_nothing_and_the_next_covers_every_day_since(world):
+    today = date.today()
+    published(make_offer(world["near"], title="Monday's"), 0)  # published today, after this morning's run
+    db.session.commit()
+    assert digest.send_weekly_digests(today=TOMORROW) == 1
+    assert digest.send_weekly_digests(today=TOMORROW) == 0  # the scheduler ran it twice: one digest
+    for days in range(2, 8):  # run daily: nothing until a week has passed
+        published(make_offer(world["near"], title=f"Day {days}"), -days + 1)
+        db.session.commit()
+        assert digest.send_weekly_digests(today=today + timedelta(days=days)) == 0
+    lead = db.session.get(type(world["lead"]), world["lead"].id)
+    assert lead.last_digest_on == TOMORROW
+    # A day late (eight days after): the offers of all eight days since the last digest, none of the week before.
+    assert digest.send_weekly_digests(today=TOMORROW + timedelta(days=8)) == 1
+    first, second = queued()[0], queued()[1]
+    assert "Monday's" in first.body_text and "Monday's" not in second.body_text
+    assert second.subject == "6 new offers near Burnley High"
+    assert all(f"Day {days}" in second.body_text for days in range(2, 8))
+
+
+def test_two_runs_at_once_send_one_digest(app, world, monkeypatch):
+    """Two schedulers at once, both past reading the leads before either claims one (on PostgreSQL; on SQLite the
+    second waits for the first's write lock): the conditional UPDATE lets one send."""
+    published(make_offer(world["near"], title="Fresh"), 1)
+    db.session.commit()
+    both_read = threading.Barrier(2)
+    real_offers_for = digest.offers_for
+
+    def offers_for(*args, **kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):  # SQLite: the other still waits for the lock
+            both_read.wait(timeout=1)
+        return real_offers_for(*args, **kwargs)
+
+    monkeypatch.setattr(digest, "offers_for", offers_for)
+    sent, errors = [], []
+
+    def run():
+        with app.app_context():
+            try:
+                sent.append(digest.send_weekly_digests(today=TOMORROW))
+            except Exception as error:  # reported below
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=30)
+    assert errors == [] and sorted(sent) == [0, 1]
+    assert [m.recipient for m in queued()] == ["lead@school.example"]
 
 
 def test_offers_that_ended_by_the_day_of_the_digest_are_left_out(world):

@@ -1,7 +1,7 @@
 """People who sign in, and the secrets that belong to them (tokens, recovery codes)."""
 import enum
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -63,6 +63,9 @@ class User(db.Model):
     last_login_at: Mapped[datetime | None]
     # Careers leads may ask for a weekly mail of new offers near their school (off unless chosen).
     weekly_digest: Mapped[bool] = mapped_column(default=False)
+    # The day their last digest was queued: the next covers the days since (a week at most), and none goes out
+    # again within the week, however often the scheduler runs `flask digest send` (services/digest.py).
+    last_digest_on: Mapped[date | None]
 
     organisation: Mapped["Organisation | None"] = relationship(back_populates="users")  # noqa: F821
     areas: Mapped[list["Area"]] = relationship(  # noqa: F821
