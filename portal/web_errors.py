@@ -1,12 +1,12 @@
 """Error pages: accessible, with no stack trace; JSON for API-ish requests."""
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from portal.errors import NotAllowed, NotFound
-from portal.extensions import db
+from portal.extensions import db, login_manager
 
 MESSAGES = {
     400: ("Bad request", "Something in that request did not make sense. Go back and try again."),
@@ -74,7 +74,23 @@ def init_app(app: Flask) -> None:
         if any(sign in str(error.orig).lower() for sign in CANNOT_WRITE):
             return _render(ServiceUnavailable.code, "The portal cannot save changes at the moment: nothing you sent "
                                                     "was saved. You can still look things up. Try again later.")
+        # The page is drawn without the signed-in user: loading them (or their expired attributes, for the
+        # navigation) would need the database that just failed, and a failure inside this handler is a bare 500.
+        g._login_user = login_manager.anonymous_user()
         return _render(ServiceUnavailable.code)
+
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first (teardowns run in reverse order).
+    @app.teardown_appcontext
+    def end_session_even_if_the_database_went_away(exc):
+        """The answer is ready; ending the session rolls back its (read) transaction. If the database went away in
+        between (a restart), that rollback fails: drop the dead connection instead of turning the answer into a 500.
+        What a service wrote was committed before the answer, so nothing is lost."""
+        try:
+            db.session.remove()
+        except OperationalError as error:
+            app.logger.warning("database went away at the end of a request: %s", error.orig)
+            db.session().invalidate()  # no ROLLBACK on the dead connection: it is discarded
+            db.session.remove()
 
     @app.errorhandler(Exception)
     def unexpected(error):
