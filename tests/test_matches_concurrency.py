@@ -2,87 +2,58 @@
 last places on SQLite (a file database) and on PostgreSQL (a schema of its own), and two coordinators press
 Approve through the web for the last place. Also the SQLite write-transaction helper: it takes the write lock
 early only for write use cases, and a second writer waits for the first instead of failing."""
-import multiprocessing
 import queue as queue_module
 import threading
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, func, select
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Match, MatchEvent, Offer, OutboxMessage, SchoolRequest, User
 from portal.vocab import Role
-from tests.conftest import PG_URL, pg_engine_options
+from tests.concurrency import WAIT, Race, World, count, fresh_pg_schema, last_audit_id, run_race, sqlite_file
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
-PROCESSES = 2
-THREADS = 8  # per process
+RACE = Race(processes=2, threads=8, rounds=20)  # 2 processes × 8 threads, 20 rounds
 CAPACITY = 3
-ROUNDS = 20
-WAIT = 60  # seconds: a stuck round fails instead of hanging the run
 
 
-# --- the child processes ---------------------------------------------------------------------------------------------
+# --- the race (the harness is tests/concurrency.py) -----------------------------------------------------------------
 
-def _approve_one(app, coordinator_id: int, match_id: int, round_no: int, barrier, results) -> None:
-    """One thread: load the match as a view would, wait for everyone, approve it, report what happened."""
+def _approve(coordinator_id: int, match_id: int, ready) -> str:
+    """One contender: load the match as a view would, wait for everyone, approve it."""
     from portal.services import matches
 
-    with app.app_context():
-        try:
-            match = db.session.get(Match, match_id)
-            coordinator = db.session.get(User, coordinator_id)
-            barrier.wait(timeout=WAIT)
-            matches.approve_match(match, by=coordinator)
-            outcome = "approved"
-        except matches.OfferFull:
-            outcome = "full"
-        except Exception as error:  # anything else is the failure this test exists to catch
-            outcome = f"error: {type(error).__name__}: {error}"
-        results.put((round_no, match_id, outcome))
+    match = db.session.get(Match, match_id)
+    coordinator = db.session.get(User, coordinator_id)
+    ready()
+    try:
+        matches.approve_match(match, by=coordinator)
+    except matches.OfferFull:
+        return "full"
+    return "approved"
 
 
-def _worker(overrides: dict, coordinator_id: int, tasks, barrier, results) -> None:
-    """A process with its own app on the shared database: for each round, THREADS threads approve a match each."""
-    app = create_app("testing", overrides)
-    while (job := tasks.get()) is not None:
-        round_no, match_ids = job
-        threads = [threading.Thread(target=_approve_one, args=(app, coordinator_id, match_id, round_no, barrier,
-                                                                results)) for match_id in match_ids]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    with app.app_context():
-        db.engine.dispose()
-
-
-# --- the race -------------------------------------------------------------------------------------------------------
-
-def _build_world(app) -> tuple[int, int, list[int]]:
-    """One offer with CAPACITY places; PROCESSES × THREADS proposed matches of 1 for as many requests."""
-    with app.app_context():
-        db.create_all()
-        area = make_area("Burnley")
-        provider = make_provider(area, name="Acme Engineering")
-        make_user(Role.PROVIDER, organisation=provider)
-        school = make_school(area, name="Burnley High")
-        make_user(Role.CAREERS_LEAD, organisation=school)
-        offer = make_offer(provider, title="Last places", sessions=1, per_session=CAPACITY)
-        coordinator = make_user(Role.COORDINATOR, areas=[area])
-        match_ids = []
-        for _ in range(PROCESSES * THREADS):
-            school_request = make_request(school, pupils=1)
-            match = Match(offer=offer, request=school_request, area_id=area.id, allocation=1, origin="engine")
-            db.session.add(match)
-            db.session.flush()
-            match_ids.append(match.id)
-        db.session.commit()
-        return offer.id, coordinator.id, match_ids
+def _build_world() -> World:
+    """One offer with CAPACITY places; RACE.contenders proposed matches of 1 for as many requests."""
+    area = make_area("Burnley")
+    provider = make_provider(area, name="Acme Engineering")
+    make_user(Role.PROVIDER, organisation=provider)
+    school = make_school(area, name="Burnley High")
+    make_user(Role.CAREERS_LEAD, organisation=school)
+    offer = make_offer(provider, title="Last places", sessions=1, per_session=CAPACITY)
+    coordinator = make_user(Role.COORDINATOR, areas=[area])
+    match_ids = []
+    for _ in range(RACE.contenders):
+        school_request = make_request(school, pupils=1)
+        match = Match(offer=offer, request=school_request, area_id=area.id, allocation=1, origin="engine")
+        db.session.add(match)
+        db.session.flush()
+        match_ids.append(match.id)
+    db.session.commit()
+    return World(offer.id, coordinator.id, match_ids)
 
 
 def _reset(offer_id: int) -> int:
@@ -94,90 +65,34 @@ def _reset(offer_id: int) -> int:
     for model in (MatchEvent, OutboxMessage):
         db.session.execute(sa.delete(model))
     db.session.commit()
-    return db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+    return last_audit_id()
 
 
-def _count(model, *where) -> int:
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+def _check(round_no: int, offer_id: int, outcomes: dict[int, str], last_audit: int) -> None:
+    approved = sorted(m for m, outcome in outcomes.items() if outcome == "approved")
+    assert len(approved) == CAPACITY, f"round {round_no}: {outcomes}"
+    assert list(outcomes.values()).count("full") == RACE.contenders - CAPACITY
+    assert db.session.get(Offer, offer_id).allocated == CAPACITY
+    assert sorted(db.session.scalars(select(Match.id).where(Match.status == "approved"))) == approved
+    assert count(MatchEvent) == CAPACITY
+    assert count(AuditEvent, AuditEvent.action == "match.approve", AuditEvent.id > last_audit) == CAPACITY
 
 
 def _race(overrides: dict) -> None:
-    """ROUNDS rounds of PROCESSES × THREADS approvals released together for CAPACITY places."""
-    app = create_app("testing", overrides)
-    offer_id, coordinator_id, match_ids = _build_world(app)
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES * THREADS)
-    results = context.Queue()
-    tasks = [context.Queue() for _ in range(PROCESSES)]
-    workers = [context.Process(target=_worker, args=(overrides, coordinator_id, tasks[n], barrier, results),
-                               daemon=True) for n in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    try:
-        with app.app_context():
-            for round_no in range(ROUNDS):
-                last_audit = _reset(offer_id)
-                # A different split of the matches between the processes each round.
-                order = match_ids[round_no:] + match_ids[:round_no]
-                for n, task in enumerate(tasks):
-                    task.put((round_no, order[n::PROCESSES]))
-                outcomes = {}
-                for _ in match_ids:
-                    got_round, match_id, outcome = results.get(timeout=WAIT)
-                    assert got_round == round_no
-                    outcomes[match_id] = outcome
-                errors = [outcome for outcome in outcomes.values() if outcome.startswith("error")]
-                assert errors == [], f"round {round_no}: {errors[:3]}"
-                approved = sorted(m for m, outcome in outcomes.items() if outcome == "approved")
-                assert len(approved) == CAPACITY, f"round {round_no}: {outcomes}"
-                assert list(outcomes.values()).count("full") == len(match_ids) - CAPACITY
-
-                db.session.expire_all()
-                assert db.session.get(Offer, offer_id).allocated == CAPACITY
-                assert sorted(db.session.scalars(select(Match.id).where(Match.status == "approved"))) == approved
-                assert _count(MatchEvent) == CAPACITY
-                assert _count(AuditEvent, AuditEvent.action == "match.approve", AuditEvent.id > last_audit) == CAPACITY
-                db.session.commit()
-    finally:
-        for task in tasks:
-            task.put(None)
-        for worker in workers:
-            worker.join(timeout=WAIT)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
-        for channel in (*tasks, results):
-            channel.close()
-            channel.join_thread()
-        with app.app_context():
-            db.engine.dispose()
-    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+    """RACE.rounds rounds of RACE.contenders approvals released together for CAPACITY places."""
+    run_race(overrides, RACE, build=_build_world, attempt=_approve, reset=_reset, check=_check)
 
 
 @pytest.mark.slow
 def test_processes_racing_on_sqlite_never_overbook(tmp_path):
-    _race({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.db'}"})
-
-
-@pytest.fixture
-def fresh_pg_schema():
-    """A PostgreSQL schema of this test's own, dropped afterwards."""
-    if PG_URL is None:
-        pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL)")
-    schema = f"enc_race_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield {"SQLALCHEMY_DATABASE_URI": PG_URL, "SQLALCHEMY_ENGINE_OPTIONS": pg_engine_options(schema)}
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    _race(sqlite_file(tmp_path))
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_processes_racing_on_postgresql_never_overbook(fresh_pg_schema):
-    _race(fresh_pg_schema)
+def test_processes_racing_on_postgresql_never_overbook():
+    with fresh_pg_schema() as overrides:
+        _race(overrides)
 
 
 # --- two coordinators press Approve for the last place --------------------------------------------------------------
@@ -237,7 +152,7 @@ def test_two_coordinators_pressing_approve_for_the_last_place(app):
         assert sum("This offer is full: no pupils left." in html for html in pages) == 1
         db.session.expire_all()
         assert db.session.get(Offer, offer.id).allocated == CAPACITY
-        assert _count(Match, Match.status == "approved") == 2
+        assert count(Match, Match.status == "approved") == 2
 
 
 def test_two_approvals_for_one_request_at_once_count_its_places_one_after_the_other(app):

@@ -3,81 +3,52 @@ approve applications against one pledge whose remaining amount covers only some 
 database) and on PostgreSQL (a schema of its own). Each round exactly as many are approved as the amount covers,
 the remaining amount ends at exactly zero, the rest are told the pledge no longer has enough, and nobody meets an
 error (no "database is locked"). Also the automatic run racing the pledger's own approval."""
-import multiprocessing
 import threading
-import uuid
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, OutboxMessage, Pledge, PledgeApplication, User, utcnow
 from portal.vocab import Role
-from tests.conftest import PG_URL, pg_engine_options
+from tests.concurrency import WAIT, Race, World, count, fresh_pg_schema, last_audit_id, run_race, sqlite_file
 from tests.factories import make_area, make_pledge, make_pledge_application, make_provider, make_user
 
-PROCESSES = 2
-THREADS = 8  # per process
+RACE = Race(processes=2, threads=8, rounds=10)  # 2 processes × 8 threads, 10 rounds
 APPLICATION_PENCE = 100_000  # £1,000 each
 COVERED = 3  # the pledge has £3,000 left: three applications fit
-ROUNDS = 10
-WAIT = 60  # seconds: a stuck round fails instead of hanging the run
 
 
-# --- the child processes ---------------------------------------------------------------------------------------------
+# --- the race (the harness is tests/concurrency.py) -----------------------------------------------------------------
 
-def _approve_one(app, pledger_id: int, application_id: int, round_no: int, barrier, results) -> None:
-    """One thread: load the application as a view would, wait for everyone, approve it, report what happened."""
+def _approve(pledger_id: int, application_id: int, ready) -> str:
+    """One contender: load the application as a view would, wait for everyone, approve it."""
     from portal.services import pledges
 
-    with app.app_context():
-        try:
-            application = db.session.get(PledgeApplication, application_id)
-            pledger = db.session.get(User, pledger_id)
-            barrier.wait(timeout=WAIT)
-            pledges.approve(application, by=pledger)
-            outcome = "approved"
-        except pledges.NotEnoughLeft as error:
-            outcome = "not enough" if "no longer has enough left" in error.message else f"error: {error.message}"
-        except Exception as error:  # anything else is the failure this test exists to catch
-            outcome = f"error: {type(error).__name__}: {error}"
-        results.put((round_no, application_id, outcome))
+    application = db.session.get(PledgeApplication, application_id)
+    pledger = db.session.get(User, pledger_id)
+    ready()
+    try:
+        pledges.approve(application, by=pledger)
+    except pledges.NotEnoughLeft as error:
+        return "not enough" if "no longer has enough left" in error.message else f"error: {error.message}"
+    return "approved"
 
 
-def _worker(overrides: dict, pledger_id: int, tasks, barrier, results) -> None:
-    """A process with its own app on the shared database: for each round, THREADS threads approve one each."""
-    app = create_app("testing", overrides)
-    while (job := tasks.get()) is not None:
-        round_no, application_ids = job
-        threads = [threading.Thread(target=_approve_one, args=(app, pledger_id, application_id, round_no, barrier,
-                                                                results)) for application_id in application_ids]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    with app.app_context():
-        db.engine.dispose()
-
-
-# --- the race -------------------------------------------------------------------------------------------------------
-
-def _build_world(app) -> tuple[int, int, list[int]]:
-    """One pledge of £5,000 with £3,000 left; PROCESSES × THREADS applications of £1,000 from smaller employers."""
-    with app.app_context():
-        db.create_all()
-        area = make_area("Burnley")
-        pledger = make_provider(area, name="Pennine Aerostructures", levy_payer=True)
-        pledger_user = make_user(Role.PROVIDER, organisation=pledger)
-        pledge = make_pledge(pledger, amount_pence=500_000, remaining_pence=COVERED * APPLICATION_PENCE)
-        application_ids = []
-        for n in range(PROCESSES * THREADS):
-            applicant = make_provider(area, name=f"Small Employer {n} Ltd")
-            make_user(Role.PROVIDER, organisation=applicant)
-            application_ids.append(make_pledge_application(pledge, applicant, amount_pence=APPLICATION_PENCE).id)
-        db.session.commit()
-        return pledge.id, pledger_user.id, application_ids
+def _build_world() -> World:
+    """One pledge of £5,000 with £3,000 left; RACE.contenders applications of £1,000 from smaller employers."""
+    area = make_area("Burnley")
+    pledger = make_provider(area, name="Pennine Aerostructures", levy_payer=True)
+    pledger_user = make_user(Role.PROVIDER, organisation=pledger)
+    pledge = make_pledge(pledger, amount_pence=500_000, remaining_pence=COVERED * APPLICATION_PENCE)
+    application_ids = []
+    for n in range(RACE.contenders):
+        applicant = make_provider(area, name=f"Small Employer {n} Ltd")
+        make_user(Role.PROVIDER, organisation=applicant)
+        application_ids.append(make_pledge_application(pledge, applicant, amount_pence=APPLICATION_PENCE).id)
+    db.session.commit()
+    return World(pledge.id, pledger_user.id, application_ids)
 
 
 def _reset(pledge_id: int) -> int:
@@ -89,93 +60,36 @@ def _reset(pledge_id: int) -> int:
                        .values(remaining_pence=COVERED * APPLICATION_PENCE))
     db.session.execute(sa.delete(OutboxMessage))
     db.session.commit()
-    return db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+    return last_audit_id()
 
 
-def _count(model, *where) -> int:
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+def _check(round_no: int, pledge_id: int, outcomes: dict[int, str], last_audit: int) -> None:
+    approved = sorted(a for a, outcome in outcomes.items() if outcome == "approved")
+    assert len(approved) == COVERED, f"round {round_no}: {outcomes}"
+    assert list(outcomes.values()).count("not enough") == RACE.contenders - COVERED
+    assert db.session.get(Pledge, pledge_id).remaining_pence == 0
+    assert sorted(db.session.scalars(select(PledgeApplication.id).where(
+        PledgeApplication.status == "awaiting_acceptance"))) == approved
+    assert count(PledgeApplication, PledgeApplication.status == "awaiting_approval") == RACE.contenders - COVERED
+    assert count(AuditEvent, AuditEvent.action == "pledge_application.approve",
+                 AuditEvent.id > last_audit) == COVERED
 
 
 def _race(overrides: dict) -> None:
-    """ROUNDS rounds of PROCESSES × THREADS approvals released together for COVERED applications' worth."""
-    app = create_app("testing", overrides)
-    pledge_id, pledger_id, application_ids = _build_world(app)
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES * THREADS)
-    results = context.Queue()
-    tasks = [context.Queue() for _ in range(PROCESSES)]
-    workers = [context.Process(target=_worker, args=(overrides, pledger_id, tasks[n], barrier, results),
-                               daemon=True) for n in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    try:
-        with app.app_context():
-            for round_no in range(ROUNDS):
-                last_audit = _reset(pledge_id)
-                # A different split of the applications between the processes each round.
-                order = application_ids[round_no:] + application_ids[:round_no]
-                for n, task in enumerate(tasks):
-                    task.put((round_no, order[n::PROCESSES]))
-                outcomes = {}
-                for _ in application_ids:
-                    got_round, application_id, outcome = results.get(timeout=WAIT)
-                    assert got_round == round_no
-                    outcomes[application_id] = outcome
-                errors = [outcome for outcome in outcomes.values() if outcome.startswith("error")]
-                assert errors == [], f"round {round_no}: {errors[:3]}"
-                approved = sorted(a for a, outcome in outcomes.items() if outcome == "approved")
-                assert len(approved) == COVERED, f"round {round_no}: {outcomes}"
-                assert list(outcomes.values()).count("not enough") == len(application_ids) - COVERED
-
-                db.session.expire_all()
-                assert db.session.get(Pledge, pledge_id).remaining_pence == 0
-                assert sorted(db.session.scalars(select(PledgeApplication.id).where(
-                    PledgeApplication.status == "awaiting_acceptance"))) == approved
-                assert _count(PledgeApplication, PledgeApplication.status == "awaiting_approval") == \
-                    len(application_ids) - COVERED
-                assert _count(AuditEvent, AuditEvent.action == "pledge_application.approve",
-                              AuditEvent.id > last_audit) == COVERED
-                db.session.commit()
-    finally:
-        for task in tasks:
-            task.put(None)
-        for worker in workers:
-            worker.join(timeout=WAIT)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
-        for channel in (*tasks, results):
-            channel.close()
-            channel.join_thread()
-        with app.app_context():
-            db.engine.dispose()
-    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+    """RACE.rounds rounds of RACE.contenders approvals released together for COVERED applications' worth."""
+    run_race(overrides, RACE, build=_build_world, attempt=_approve, reset=_reset, check=_check)
 
 
 @pytest.mark.slow
 def test_processes_racing_on_sqlite_never_take_a_pledge_below_zero(tmp_path):
-    _race({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.db'}"})
-
-
-@pytest.fixture
-def fresh_pg_schema():
-    """A PostgreSQL schema of this test's own, dropped afterwards."""
-    if PG_URL is None:
-        pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL)")
-    schema = f"enc_race_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield {"SQLALCHEMY_DATABASE_URI": PG_URL, "SQLALCHEMY_ENGINE_OPTIONS": pg_engine_options(schema)}
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    _race(sqlite_file(tmp_path))
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_processes_racing_on_postgresql_never_take_a_pledge_below_zero(fresh_pg_schema):
-    _race(fresh_pg_schema)
+def test_processes_racing_on_postgresql_never_take_a_pledge_below_zero():
+    with fresh_pg_schema() as overrides:
+        _race(overrides)
 
 
 # --- the automatic run and the pledger at the same moment ------------------------------------------------------------
