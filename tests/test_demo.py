@@ -9,6 +9,12 @@ from portal.catalogue import Delivery
 from portal.extensions import db
 from portal.models import (
     Area,
+    Intern,
+    InternshipProgramme,
+    KitRequest,
+    KitRequestStatus,
+    LevyEntry,
+    LevySpend,
     Match,
     MatchOrigin,
     MatchStatus,
@@ -17,7 +23,11 @@ from portal.models import (
     Organisation,
     OrgKind,
     OrgStatus,
+    Placement,
+    PlacementStatus,
+    Pledge,
     PriorityCohort,
+    ProgrammeStatus,
     Pupil,
     PupilStatus,
     RegisterEntry,
@@ -27,7 +37,7 @@ from portal.models import (
     User,
     UserStatus,
 )
-from portal.services import browse, counting, demo, progress, registers, reports
+from portal.services import browse, counting, demo, internships, levy, pledges, progress, registers, reports
 from portal.services import offers as offer_rules
 from portal.services import school_requests as request_rules
 from portal.services.passwords import password_problems, verify_password
@@ -250,8 +260,7 @@ def test_demo_offers_cover_the_main_types_with_their_details(app):
     today = date.today()
     offers = marketplace_offers()
     published = [o for o in offers if o.status == OfferStatus.PUBLISHED]
-    main_types = set(catalogue.OFFER_TYPES) - {"internship_week"}  # internship weeks arrive with 5/6
-    assert {o.type for o in published} >= main_types
+    assert {o.type for o in published} == set(catalogue.OFFER_TYPES)
     for offer in offers:
         assert 0 <= (offer.starts_on - today).days <= 42, offer.title  # starting within the next weeks
         assert 28 <= (offer.ends_on - offer.starts_on).days <= 125, offer.title  # running for 1 to 4 months
@@ -497,3 +506,156 @@ def test_the_demo_logins_see_numbers_on_their_progress_pages(app, client, login)
     timeline = counting.pupil_timeline(pupil)
     assert sum(row.counted for row in timeline) == pupil.contacts >= 4
     assert pupil.display_name in page and all(row.provider_name in page for row in timeline)
+
+
+# --- the NEET internship programme, the levy account and its pledge, a primary kit ----------------------------------
+
+def _org(name: str) -> Organisation:
+    return db.session.scalar(select(Organisation).where(Organisation.name == name))
+
+
+def _programme() -> InternshipProgramme:
+    return db.session.scalar(select(InternshipProgramme).where(InternshipProgramme.name == demo.INTERNSHIP_PROGRAMME))
+
+
+def _pledge() -> Pledge:
+    return db.session.scalar(select(Pledge).where(Pledge.title == demo.PLEDGE_TITLE))
+
+
+def test_the_demo_internship_programme_has_interns_by_reference_and_an_approved_rota(app):
+    demo.seed_demo()
+    today = date.today()
+    programme = _programme()
+    assert programme.area_id == db.session.scalar(select(Area.id).where(Area.name == demo.INTERNSHIP_AREA))
+    assert programme.status == ProgrammeStatus.ROTA_APPROVED
+    assert programme.week1_on.weekday() == 0 and programme.week1_on > today
+    interns = db.session.scalars(select(Intern).where(Intern.programme_id == programme.id)).all()
+    assert len(interns) == len(demo.INTERN_SPECS) >= 4
+    for intern in interns:
+        assert intern.status == "active" and not intern.is_control
+        assert intern.display_name is None  # pseudonymous: the reference is all anyone sees
+        assert intern.reference.startswith("I") and len(intern.reference) == 1 + internships.REFERENCE_LENGTH
+        placements = [p for p in intern.placements if p.status == PlacementStatus.APPROVED]
+        assert sorted(p.week_no for p in placements) == [1, 2, 3, 4], intern.reference
+        assert len({p.provider_id for p in placements}) == 4, intern.reference  # four different providers
+        for placement in placements:
+            offer = placement.offer
+            assert offer.type == "internship_week" and offer.status == OfferStatus.PUBLISHED
+            assert offer.area_id == programme.area_id and offer.provider.status == OrgStatus.VERIFIED
+            assert internships.week_available(offer, programme.week_starts[placement.week_no - 1])
+    # No week at any offer takes more interns than it has room for.
+    load: dict[tuple[int, int], int] = {}
+    for placement in db.session.scalars(select(Placement).where(Placement.programme_id == programme.id)):
+        load[placement.offer_id, placement.week_no] = load.get((placement.offer_id, placement.week_no), 0) + 1
+    assert all(n <= db.session.get(Offer, offer_id).per_session for (offer_id, _), n in load.items())
+    assert {o.type for o in marketplace_offers() if o.status == OfferStatus.PUBLISHED} >= {"internship_week"}
+
+
+def test_the_internship_pages_show_the_programme_to_its_coordinator_and_the_weeks_to_a_provider(app, client, login):
+    demo.seed_demo()
+    programme = _programme()
+    references = [i.reference for i in db.session.scalars(select(Intern).where(Intern.programme_id == programme.id))]
+    login(_user(f"coordinator.burnley@{demo.DEMO_DOMAIN}"))
+    index = client.get("/internships")
+    assert index.status_code == 200
+    assert demo.INTERNSHIP_PROGRAMME in index.get_data(as_text=True)
+    page = client.get(f"/internships/{programme.id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert all(reference in html for reference in references)
+    assert "Pennine Aerostructures Ltd" in html
+    assert client.get(f"/internships/{programme.id}/print").status_code == 200
+
+    login(_user(f"partnerships@pennine-aero.{demo.DEMO_DOMAIN}"))
+    weeks = client.get("/internships/placements")
+    assert weeks.status_code == 200
+    html = weeks.get_data(as_text=True)
+    theirs = db.session.scalars(select(Placement).where(
+        Placement.programme_id == programme.id, Placement.provider_id == _org("Pennine Aerostructures Ltd").id))
+    theirs = list(theirs)
+    assert theirs and all(p.intern.reference in html for p in theirs)
+    assert "aerospace assembly" in html
+    assert client.get(f"/internships/{programme.id}").status_code == 403  # the programme is the coordinator's
+
+    login(_user(f"coordinator.preston@{demo.DEMO_DOMAIN}"))  # another area's coordinator
+    assert demo.INTERNSHIP_PROGRAMME not in client.get("/internships").get_data(as_text=True)
+    assert client.get(f"/internships/{programme.id}").status_code == 403
+
+
+def test_the_demo_levy_account_has_entries_a_spend_and_an_open_pledge_with_an_application(app):
+    demo.seed_demo()
+    today = date.today()
+    pledger = _org(demo.LEVY_PLEDGER)
+    entries = db.session.scalars(select(LevyEntry).where(LevyEntry.provider_id == pledger.id)).all()
+    assert sorted(e.amount_pence for e in entries) == sorted(demo.LEVY_ENTRIES)
+    assert all(e.month < levy.first_of_month(today) for e in entries)
+    spends = db.session.scalars(select(LevySpend).where(LevySpend.provider_id == pledger.id)).all()
+    assert [(s.amount_pence, s.note) for s in spends] == [demo.LEVY_SPEND[1:]]
+    pledge = _pledge()
+    assert pledge.provider_id == pledger.id and pledge.status == "open"
+    # The 50% rule: at most half of the funds entered in the 12 months before this month.
+    assert pledge.amount_pence <= pledges.most_pledgeable(pledger, today=today)[1]
+    [application] = pledge.applications
+    assert application.applicant.name == demo.PLEDGE_APPLICANT and not application.applicant.levy_payer
+    assert application.status == "awaiting_approval" and application.meets_criteria
+    assert pledge.remaining_pence == pledge.amount_pence  # nothing reserved until the pledger approves
+
+
+def test_the_levy_and_pledge_pages_show_the_demo_pledge(app, client, login):
+    demo.seed_demo()
+    pledge, pledger = _pledge(), _org(demo.LEVY_PLEDGER)
+    login(_user(f"partnerships@pennine-aero.{demo.DEMO_DOMAIN}"))
+    account = client.get("/levy")
+    assert account.status_code == 200
+    assert "Calder Valley College" in account.get_data(as_text=True)  # the spend's note
+    mine = client.get("/pledges")
+    assert mine.status_code == 200 and demo.PLEDGE_TITLE in mine.get_data(as_text=True)
+    page = client.get(f"/pledges/{pledge.id}")
+    assert page.status_code == 200
+    assert demo.PLEDGE_APPLICANT in page.get_data(as_text=True)
+
+    login(_user(f"partnerships@docklands-digital.{demo.DEMO_DOMAIN}"))
+    theirs = client.get("/pledges")
+    assert theirs.status_code == 200 and demo.PLEDGE_TITLE in theirs.get_data(as_text=True)
+    assert client.get(f"/pledges/{pledge.id}").status_code == 200
+
+    login(_user(f"coordinator.burnley@{demo.DEMO_DOMAIN}"))
+    area = client.get("/pledges/area")
+    assert area.status_code == 200 and demo.PLEDGE_TITLE in area.get_data(as_text=True)
+    assert client.get(f"/levy/providers/{pledger.id}").status_code == 200
+
+
+def test_the_demo_primary_school_has_asked_for_a_kit(app, client, login):
+    demo.seed_demo()
+    school = _org(demo.KIT_SCHOOL)
+    assert school.phase == "primary"
+    [kit_request] = db.session.scalars(select(KitRequest).where(KitRequest.school_id == school.id)).all()
+    assert kit_request.status == KitRequestStatus.REQUESTED and kit_request.class_name == demo.KIT_CLASS
+    offer = kit_request.offer
+    assert offer.title == demo.WHEN_I_GROW_UP and offer.provider.name == demo.KIT_PROVIDER
+    spec = next(s for s in demo.OFFERS if s.title == demo.WHEN_I_GROW_UP)
+    assert offer.kit_stock == spec.details["kit_stock"] - 1  # one kit taken from the stock
+    lead = _user(f"careers@millbrook.{demo.DEMO_DOMAIN}")
+    assert lead.organisation_id == school.id and lead.role == Role.CAREERS_LEAD
+    assert kit_request.requested_by_id == lead.id
+    assert ("Careers lead", lead.email, "Millbrook Primary School, Preston (primary kits)") in demo.DEMO_LOGINS
+    login(lead)
+    page = client.get("/kits")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert demo.KIT_CLASS in html and "When I Grow Up" in html
+    login(_user(f"coordinator.preston@{demo.DEMO_DOMAIN}"))
+    assert client.get("/kits/reach").status_code == 200
+
+
+def test_seeding_with_if_empty_adds_the_programme_pledge_and_kit_once(runner):
+    first = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert first.exit_code == 0 and "Demo data loaded." in first.output, first.output
+    counts = row_counts()
+    for table in ("internship_programmes", "interns", "placements", "levy_entries", "levy_spends", "pledges",
+                  "pledge_applications", "kit_requests"):
+        assert counts[table] >= 1, table
+    again = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert again.exit_code == 0 and "already present" in again.output
+    assert demo.seed_demo() is False  # without --if-empty too: every part is keyed and already there
+    assert row_counts() == counts

@@ -1,5 +1,7 @@
 """The fictional demo installation: two Lancashire areas, their schools, providers and a login per role, and a
-living marketplace: offers across every type, open requests from schools and a few proposed matches.
+living marketplace: offers across every type, open requests from schools and a few proposed matches; a NEET
+internship programme with its rota approved, a levy account with an open pledge and an application to it, and a
+primary school's kit request.
 
 Every school, provider, person, URN, phone number and web address here is invented. Towns and their
 coordinates are real (from the offline gazetteer). URNs use the 99xxxx range, which no school has;
@@ -26,6 +28,9 @@ from portal.catalogue import Delivery
 from portal.extensions import db
 from portal.models import (
     Area,
+    InternshipProgramme,
+    KitRequest,
+    LevyEntry,
     Match,
     MatchEvent,
     MatchOrigin,
@@ -36,6 +41,8 @@ from portal.models import (
     OrganisationSector,
     OrgKind,
     OrgStatus,
+    Pledge,
+    PledgeApplication,
     PriorityCohort,
     Pupil,
     PupilStatus,
@@ -47,10 +54,11 @@ from portal.models import (
     UserStatus,
     utcnow,
 )
-from portal.services import counting, destinations, proposals, registers, reports
+from portal.services import counting, destinations, internships, kits, levy, pledges, proposals, registers, reports
 from portal.services import offers as offer_rules
 from portal.services import pupils as pupil_service
 from portal.services import school_requests as request_rules
+from portal.services.levy_projection import add_months
 from portal.services.passwords import hash_password
 from portal.services.roster_import import RosterRow
 from portal.vocab import Role
@@ -211,6 +219,8 @@ USERS: tuple[UserSpec, ...] = (
              organisation="Riversway High School", note="Riversway High School, Preston"),
     UserSpec(f"careers@preston-riverside.{DEMO_DOMAIN}", "Fiona Leach", Role.CAREERS_LEAD,
              organisation="Preston Riverside College", note="Preston Riverside College"),
+    UserSpec(f"careers@millbrook.{DEMO_DOMAIN}", "Sarah Tomlinson", Role.CAREERS_LEAD,
+             organisation="Millbrook Primary School", note="Millbrook Primary School, Preston (primary kits)"),
     UserSpec(f"partnerships@pennine-aero.{DEMO_DOMAIN}", "Neil Crabtree", Role.PROVIDER,
              organisation="Pennine Aerostructures Ltd", note="Pennine Aerostructures Ltd, Burnley"),
     UserSpec(f"partnerships@east-pennine-nhs.{DEMO_DOMAIN}", "Gemma Threlfall", Role.PROVIDER,
@@ -282,6 +292,17 @@ NHS_TALK = "More than doctors and nurses: careers in the NHS"
 PENNINE_VISIT = "Inside an aircraft factory: site visit for Years 9 and 10"
 RIBBLE_TALK = "Is university for me? A talk for Years 10 to 13"
 WHEN_I_GROW_UP = "'When I Grow Up' resource kit for KS1 classes"
+INTERNSHIP_WEEK_TITLE = "Paid internship week: {}"  # a Burnley provider's week in the NEET internship programme
+
+
+def _internship_week(provider: str, team: str, sector: str, mentor: str, description: str) -> OfferSpec:
+    """A paid week for two interns at a time, open through the programme's weeks (needs the safeguarding
+    declarations to publish, like every workplace offer)."""
+    return OfferSpec(provider, "internship_week", INTERNSHIP_WEEK_TITLE.format(team), description, sector, (),
+                     starts_in=7, runs_for=90, capacity=2,
+                     details={"paid": True, "mentor_name": mentor, "weekly_wage_pence": _pence(250),
+                              "council_contribution_pence": _pence(100)})
+
 
 OFFERS: tuple[OfferSpec, ...] = (
     # --- Burnley area ---
@@ -433,6 +454,24 @@ OFFERS: tuple[OfferSpec, ...] = (
         declared=SAFEGUARDING_DECLARATIONS - {"risk_assessment_done"},  # still to do: why it is a draft
         status=OfferStatus.DRAFT,
     ),
+    # The NEET internship programme's weeks (see INTERN_SPECS): five Burnley providers, two interns a week each.
+    _internship_week(_PENNINE, "aerospace assembly", "engineering", "Liam Greenhalgh, production team leader",
+                     "A week on the wing assembly line with one of our team leaders: safety induction on Monday, "
+                     "then drilling, fitting and quality checks alongside our apprentices. Hours 8:00 to 4:00; boots "
+                     "and overalls provided."),
+    _internship_week(_NHS, "hospital support services", "health", "Anita Shah, volunteer services manager",
+                     "A week in the hospital's support teams: portering, the patient meal service and medical "
+                     "records, with time to talk to our apprentices in healthcare support and business admin."),
+    _internship_week("Weavers Yard Software Ltd", "software testing", "digital", "Tom Heap, people lead",
+                     "A week in our test team: learning how we check an app before it goes live, writing test "
+                     "cases for a real feature and showing what you found to the developers on Friday."),
+    _internship_week("Pendle Building Contractors Ltd", "on site", "construction",
+                     "Steve Hartley, site safety manager",
+                     "A week on one of our house-building sites in Nelson with the site manager: setting out, "
+                     "bricklaying and joinery, and a day with the estimating team in the office. PPE provided."),
+    _internship_week("Towneley Retail Group", "store and warehouse", "retail", "Craig Barnes, regional HR manager",
+                     "A week across our Burnley store and its warehouse: deliveries, stock control, the shop floor "
+                     "and a morning with the store manager on how the shop is run."),
     # --- Preston area ---
     OfferSpec(
         "Ribble Aerospace Systems", "work_experience", "Engineering work experience week at Warton",
@@ -858,8 +897,9 @@ def _author(organisation: Organisation, role: Role, users: dict[str, User]) -> U
 
 
 def seed_demo(only_if_empty: bool = False, today: date | None = None) -> bool:
-    """Add the demo areas, organisations, users, offers, requests and proposed matches that are missing; True if
-    anything was added. Dates of new offers and requests count from `today` (default: the real today)."""
+    """Add the demo areas, organisations, users, offers, requests, proposed matches, pupils, the internship
+    programme, the levy account and pledge, and the kit request that are missing; True if anything was added. Dates
+    of new offers, requests and the rest count from `today` (default: the real today)."""
     if only_if_empty and db.session.scalar(select(Area.id).limit(1)) is not None:
         return False
     today = today or date.today()
@@ -893,7 +933,8 @@ def seed_demo(only_if_empty: bool = False, today: date | None = None) -> bool:
         seeder.match(spec, offer, school_request, by, today)
     db.session.commit()
     pupils_added = seed_pupils(users, today)
-    return seeder.created or pupils_added
+    extras_added = [seed_internships(users, today), seed_levy_and_pledge(users, today), seed_kit_request(users)]
+    return seeder.created or pupils_added or any(extras_added)
 
 
 # --- pupils and their encounters ----------------------------------------------------------------------------------
@@ -1137,3 +1178,128 @@ def seed_pupils(users: dict[str, User], today: date) -> bool:
                 provider = db.session.scalar(select(Organisation).where(Organisation.name == spec.provider))
                 created |= _hold_session(spec, school, lead, _member(provider, Role.PROVIDER, users), today)
     return created
+
+
+# --- the NEET internship programme, a levy account and its pledge, a primary kit ------------------------------------
+# Added through their services (internships, levy, pledges, kits), as the coordinator, the providers and the careers
+# lead would through the portal, so every rule those use cases check holds (and their audit entries and mail are
+# there too). Each is keyed by a natural key and skipped whole when it is already there, so a later seed adds
+# nothing and moves no dates.
+
+INTERNSHIP_AREA = "Burnley"
+INTERNSHIP_PROGRAMME = "Burnley NEET internships: first cohort"
+
+
+@dataclass(frozen=True)
+class InternSpec:
+    """An intern, held to the least data: no name (the coordinator knows who each reference is), an age band, the
+    town they travel from and how far, months NEET and the sectors they are interested in."""
+
+    age_band: str
+    town: str
+    max_travel_miles: int
+    neet_months: int
+    sectors: tuple[str, ...] = ()
+
+
+INTERN_SPECS: tuple[InternSpec, ...] = (
+    InternSpec("16-17", "Burnley", 8, 4, ("engineering",)),
+    InternSpec("18-19", "Padiham", 10, 11, ("digital", "retail")),
+    InternSpec("18-19", "Nelson", 10, 7, ("construction",)),
+    InternSpec("20-24", "Colne", 12, 19, ("health",)),
+    InternSpec("16-17", "Brierfield", 10, 3),
+    InternSpec("20-24", "Burnley", 8, 26, ("engineering", "construction")),
+)
+
+LEVY_PLEDGER = _PENNINE
+# Pence entered in the levy account 6, 5, ... 1 months before the month of the first seed.
+LEVY_ENTRIES = (_pence(10_450), _pence(10_120), _pence(9_880), _pence(10_610), _pence(10_300), _pence(10_040))
+LEVY_SPEND = (2, _pence(4_800), "Training for two engineering technician apprentices, Calder Valley College")
+PLEDGE_TITLE = "Levy transfer for engineering and digital apprenticeships in Lancashire"
+PLEDGE_APPLICANT = _DOCKLANDS
+KIT_SCHOOL = "Millbrook Primary School"
+KIT_PROVIDER = "Chorley Civil Engineering Ltd"
+KIT_CLASS = "Hedgehog class"
+
+
+def _monday_on_or_after(day: date) -> date:
+    return day + timedelta(days=-day.weekday() % 7)
+
+
+def seed_internships(users: dict[str, User], today: date) -> bool:
+    """The Burnley programme: its weeks two weeks on, the interns, and the rota run by the engine and approved (so
+    the coordinator sees a full rota and each provider the interns coming, by reference). True if anything was
+    added; a programme already there is left as it is (the coordinator may have moved on since)."""
+    area = db.session.scalar(select(Area).where(Area.name == INTERNSHIP_AREA))
+    if db.session.scalar(select(InternshipProgramme.id).where(InternshipProgramme.area_id == area.id,
+                                                              InternshipProgramme.name == INTERNSHIP_PROGRAMME)):
+        return False
+    coordinator = users[AREA_COORDINATORS[INTERNSHIP_AREA]]
+    week1 = _monday_on_or_after(today + timedelta(days=14))
+    weeks = {name: week1 + timedelta(weeks=n) for n, name in enumerate(internships.WEEK_FIELDS)}
+    programme = internships.create_programme(area.id, {
+        "name": INTERNSHIP_PROGRAMME, "coaching_on": week1 - timedelta(days=3), **weeks,
+        "final_coaching_on": week1 + timedelta(weeks=4)}, by=coordinator)
+    for spec in INTERN_SPECS:
+        place = locate(spec.town, INTERNSHIP_AREA)
+        internships.add_intern(programme, {
+            "display_name": None, "age_band": spec.age_band, "town": place.name, "latitude": place.latitude,
+            "longitude": place.longitude, "max_travel_miles": spec.max_travel_miles,
+            "neet_months": spec.neet_months, "sectors": list(spec.sectors)}, by=coordinator)
+    internships.run_rota(programme, by=coordinator)
+    internships.approve_rota(programme, by=coordinator)
+    return True
+
+
+def seed_levy_and_pledge(users: dict[str, User], today: date) -> bool:
+    """Pennine Aerostructures' levy account (six monthly entries and a spend), its open pledge, and Docklands
+    Digital's application to it, waiting for Pennine's decision. True if anything was added."""
+    pledger = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.PROVIDER,
+                                                           Organisation.name == LEVY_PLEDGER))
+    pledger_user = _member(pledger, Role.PROVIDER, users)
+    created = False
+    if db.session.scalar(select(LevyEntry.id).where(LevyEntry.provider_id == pledger.id).limit(1)) is None:
+        this_month = levy.first_of_month(today)
+        for months_back, amount in zip(range(len(LEVY_ENTRIES), 0, -1), LEVY_ENTRIES, strict=True):
+            levy.record_entry(pledger, month=add_months(this_month, -months_back), amount_pence=amount,
+                              replace=False, by=pledger_user, today=today)
+        months_back, amount, note = LEVY_SPEND
+        levy.record_spend(pledger, month=add_months(this_month, -months_back), amount_pence=amount, note=note,
+                          by=pledger_user, today=today)
+        created = True
+    pledge = db.session.scalar(select(Pledge).where(Pledge.provider_id == pledger.id, Pledge.title == PLEDGE_TITLE))
+    if pledge is None:
+        pledge = pledges.create_pledge(pledges.PledgeDetails(
+            title=PLEDGE_TITLE, amount_pence=_pence(20_000),
+            description="We will pay the apprenticeship training of smaller engineering and digital employers "
+                        "near us, at levels 3 and 4. Tell us about the apprentice you want to take on.",
+            max_distance_miles=30, sectors=["digital", "engineering"], levels=[3, 4], auto_approve=False,
+        ), by=pledger_user, today=today)
+        created = True
+    applicant = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.PROVIDER,
+                                                             Organisation.name == PLEDGE_APPLICANT))
+    if db.session.scalar(select(PledgeApplication.id).where(PledgeApplication.pledge_id == pledge.id,
+                                                            PledgeApplication.applicant_id == applicant.id)) is None:
+        pledges.apply(pledge, pledges.ApplicationDetails(
+            standard="Software developer", level=4, apprentices=1, amount_pence=_pence(9_000),
+            starts_on=_weekday_on_or_after(today + timedelta(days=60)), town="Preston",
+            message="Our first apprentice: a Year 13 leaver from Preston who has done work experience with us."),
+            by=_member(applicant, Role.PROVIDER, users))
+        created = True
+    return created
+
+
+def seed_kit_request(users: dict[str, User]) -> bool:
+    """Millbrook Primary's careers lead asks for the 'When I Grow Up' kit for a Year 1 class (one kit taken from
+    the stock). True if it was added."""
+    school = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.SCHOOL,
+                                                          Organisation.name == KIT_SCHOOL))
+    provider = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.PROVIDER,
+                                                            Organisation.name == KIT_PROVIDER))
+    offer = db.session.scalar(select(Offer).where(Offer.provider_id == provider.id, Offer.title == WHEN_I_GROW_UP))
+    if db.session.scalar(select(KitRequest.id).where(KitRequest.school_id == school.id,
+                                                     KitRequest.offer_id == offer.id)):
+        return False
+    kits.request_kit(offer, kits.KitOrder(KIT_CLASS, 1, 29, "Our topic after half-term is People Who Help Us."),
+                     by=_member(school, Role.CAREERS_LEAD, users))
+    return True
