@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.matching import Held, History, YearFigures, solve
 from portal.matching.model import NEED_NO_CONTACTS
 from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, RequestStatus
-from portal.services import jobs, matching
+from portal.services import auto_approval, jobs, matching
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
 TODAY = date.today()
@@ -156,6 +156,7 @@ def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app)
     keep, replace = first_run[first_request.id], first_run[second_request.id]
     keep.status = MatchStatus.APPROVED
     offer.allocated += keep.allocation
+    second_request.pupils = 20  # the second school now asks for fewer: its proposal changes
     db.session.commit()
     keep_id, replace_id = keep.id, replace.id
 
@@ -171,12 +172,55 @@ def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app)
     ]
     assert db.session.get(Match, asked.id).status == MatchStatus.PROPOSED
     new = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
-    # the first request is held in full by its approved match; the second is proposed afresh
-    assert [(m.request_id, m.allocation) for m in new] == [(second_request.id, 30)]
+    # the first request is held in full by its approved match; the second is proposed afresh, for 20
+    assert [(m.request_id, m.allocation) for m in new] == [(second_request.id, 20)] and new[0].id != replace_id
     # the third school's own ask covers its request: the engine does not propose those pupils a second time
     assert stored == 1 and [p.request_id for p in result.proposals] == [second_request.id]
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "matching.run")) == 2
+
+
+def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and_fresh_reasons(app):
+    """A nightly run must not restart every proposal's expiry and auto-approval clock, nor drop a hold."""
+    burnley, _, school, provider = _world()
+    make_offer(provider, sessions=4, auto_approve=True, auto_approve_delay_days=7)
+    same, changes = make_request(school), make_request(make_school(burnley))
+    gone, paused = make_request(make_school(burnley)), make_request(make_school(burnley))
+    coordinator = make_user("coordinator", areas=[burnley])
+    db.session.commit()
+    matching.run_matching(burnley, today=TODAY)
+    before = {m.request_id: m for m in _engine_matches()}
+    assert set(before) == {same.id, changes.id, gone.id, paused.id}
+    assert auto_approval.hold(before[paused.id], by=coordinator)
+    paused_id = before[paused.id].id
+    kept = before[same.id]
+    kept_id, created, due_at, reasons = kept.id, kept.created_at, kept.auto_approve_at, kept.reasons
+    assert due_at is not None and "waiting 0 days" not in reasons
+    held = before[changes.id]
+    held_id = held.id
+    changes.pupils = 10  # a different allocation: a new proposal
+    gone.status = RequestStatus.WITHDRAWN  # no longer live: its proposal is replaced by nothing
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley, today=TODAY + timedelta(days=3))
+
+    db.session.expire_all()
+    again = db.session.get(Match, kept_id)
+    assert again.status == MatchStatus.PROPOSED
+    assert (again.created_at, again.auto_approve_at) == (created, due_at)
+    assert again.reasons != reasons and "waiting 3 days" in again.reasons  # brought up to date
+    assert again.score == next(p.value for p in result.proposals if p.request_id == same.id)
+    assert [e.to_status for e in again.events] == [MatchStatus.PROPOSED]  # no history row: nothing happened to it
+    assert db.session.get(Match, held_id).status == MatchStatus.CANCELLED
+    still_held = db.session.get(Match, paused_id)  # a coordinator's hold stays: it does not approve itself
+    assert still_held.status == MatchStatus.PROPOSED and still_held.auto_approve_at is None
+    proposed = {m.request_id: m for m in _engine_matches() if m.status == MatchStatus.PROPOSED}
+    assert set(proposed) == {same.id, changes.id, paused.id} and proposed[changes.id].allocation == 10
+    assert stored == 3 == len(result.proposals)
+    audit = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "matching.run")
+                               .order_by(AuditEvent.id.desc())).first()
+    assert "3 proposals stored (2 kept from the run before" in audit.detail
+    assert "2 earlier proposals replaced" in audit.detail
 
 
 def test_running_twice_proposes_the_same(app):
@@ -341,10 +385,8 @@ def test_several_areas_solved_side_by_side_store_what_one_by_one_would(app):
     assert [result.proposals for result, _ in together] == [result.proposals for result, _ in one_by_one]
     assert [result.unmatched for result, _ in together] == [result.unmatched for result, _ in one_by_one]
     assert [stored for _, stored in together] == [stored for _, stored in one_by_one]
-    assert _proposed() == stored_one_by_one  # the earlier proposals replaced by the same ones
-    replaced = [m for m in _engine_matches() if m.status == MatchStatus.CANCELLED]
-    assert len(replaced) == len(stored_one_by_one)
-    assert all([e.to_status for e in m.events] == [MatchStatus.PROPOSED, MatchStatus.CANCELLED] for m in replaced)
+    assert _proposed() == stored_one_by_one  # the same proposals: kept as they were
+    assert [m for m in _engine_matches() if m.status != MatchStatus.PROPOSED] == []
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "matching.run")) == 6
 

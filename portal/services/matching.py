@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    any_,
     bindparam,
     case,
     cast,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
@@ -78,6 +80,7 @@ LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
 HISTORY_STATUSES = tuple(HOLDS_CAPACITY | {MatchStatus.PROPOSED})
 REPLACED_NOTE = "replaced by a new matching run"
 PROPOSED_NOTE = "proposed by matching"
+SQLITE_IDS = 5_000  # ids per IN list on SQLite (well under its limit of bound parameters)
 _matches, _events = Match.__table__, MatchEvent.__table__
 
 
@@ -276,26 +279,48 @@ def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = 
 
 
 def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]]:
-    """Replace the area's waiting engine proposals with the result's, schedule auto-approvals and audit the run
-    (inside the caller's write transaction; it commits). Returns how many were stored and the proposals due for
-    auto-approval now."""
-    replaced = _replace_proposals(area, by)
+    """Put the result in place of the area's waiting engine proposals, schedule auto-approvals and audit the run
+    (inside the caller's write transaction; it commits). A waiting proposal the run makes again (same offer,
+    request and allocation) is kept as it is — its id, its age for expiry, its auto-approval time, a coordinator's
+    hold — with its value and reasons brought up to date; the others are cancelled ("replaced") and the new ones
+    stored. So a nightly run does not restart every proposal's clock. Returns how many proposals stand for this
+    run (kept and new) and the proposals due for auto-approval now."""
+    replaceable = _replaceable(area)
+    waiting = {(offer_id, request_id): (match_id, allocation, score, reasons)
+               for match_id, offer_id, request_id, allocation, score, reasons in db.session.execute(
+                   select(_matches.c.id, _matches.c.offer_id, _matches.c.request_id, _matches.c.allocation,
+                          _matches.c.score, _matches.c.reasons).where(replaceable))}
     # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
     # this one; an offer and request that already have another live match are not proposed twice.
     taken = {(o, r) for o, r in db.session.execute(
         select(Match.offer_id, Match.request_id).join(SchoolRequest, SchoolRequest.id == Match.request_id)
-        .where(SchoolRequest.area_id == area.id, Match.status.in_(LIVE)))}  # replaced ones are cancelled now
-    rows = [{"offer_id": proposal.offer_id, "request_id": proposal.request_id, "allocation": proposal.allocation,
-             "score": proposal.value, "reasons": " · ".join(proposal.reasons)}
-            for proposal in result.proposals if (proposal.offer_id, proposal.request_id) not in taken]
-    stored, skipped = len(rows), len(result.proposals) - len(rows)
+        .where(SchoolRequest.area_id == area.id, Match.status.in_(LIVE), ~replaceable))}
+    rows, refresh, kept = [], [], 0
+    for proposal in result.proposals:
+        key = (proposal.offer_id, proposal.request_id)
+        if key in taken:
+            continue
+        reasons = " · ".join(proposal.reasons)
+        earlier = waiting.get(key)
+        if earlier is not None and earlier[1] == proposal.allocation:
+            del waiting[key]
+            kept += 1
+            if (earlier[2], earlier[3]) != (proposal.value, reasons):
+                refresh.append({"id": earlier[0], "score": proposal.value, "reasons": reasons})
+            continue
+        rows.append({"offer_id": proposal.offer_id, "request_id": proposal.request_id,
+                     "allocation": proposal.allocation, "score": proposal.value, "reasons": reasons})
+    replaced = _replace_proposals(area, by, only=None if not kept else sorted(m for m, *_ in waiting.values()))
+    _refresh_proposals(refresh)
     due_now = auto_approval.schedule_all(_insert_proposals(area, rows, by))  # offers opted in to auto-approval
+    stored = kept + len(rows)
     totals = result.totals
     audit.record(
         "matching.run", actor=by, area_id=area.id,
-        detail=(f"{stored} proposals stored ({skipped} already matched otherwise), {replaced} earlier proposals "
-                f"replaced, {len(result.unmatched)} requests not placed in full; {totals.units_placed} of "
-                f"{totals.units_needed} units placed, total value {totals.total_value:g}"),
+        detail=(f"{stored} proposals stored ({kept} kept from the run before, {len(result.proposals) - stored} "
+                f"already matched otherwise), {replaced} earlier proposals replaced, {len(result.unmatched)} "
+                f"requests not placed in full; {totals.units_placed} of {totals.units_needed} units placed, total "
+                f"value {totals.total_value:g}"),
     )
     return stored, due_now
 
@@ -370,30 +395,68 @@ def _solve_and_send(instance: Instance, send) -> None:
     send.close()
 
 
-def _replace_proposals(area: Area, by: User | None) -> int:
-    """Cancel the area's engine proposals still waiting, each with its history row, set-based (a run replaces
-    thousands) and without sending their ids to and fro. On PostgreSQL one statement: the conditional UPDATE in a
-    CTE and the INSERT of the history rows from what it returned, so a proposal someone approved meanwhile no
-    longer matches the UPDATE's WHERE, stays as they left it and gets no history row. On SQLite the write lock is
-    held (write_transaction), so the history rows are written from the same condition just before the UPDATE."""
+def _replace_proposals(area: Area, by: User | None, *, only: list[int] | None = None) -> int:
+    """Cancel the area's engine proposals still waiting (`only` those ids, if given), each with its history row,
+    set-based (a run replaces thousands) and without sending ids back. On PostgreSQL one statement: the
+    conditional UPDATE in a CTE and the INSERT of the history rows from what it returned, so a proposal someone
+    approved meanwhile no longer matches the UPDATE's WHERE, stays as they left it and gets no history row. On
+    SQLite the write lock is held (write_transaction), so the history rows are written from the same condition
+    just before the UPDATE."""
+    if only is not None and not only:
+        return 0
     now = utcnow()
     replaceable = _replaceable(area)
     if _dialect() == "postgresql":
-        moved = (update(_matches).where(replaceable).values(status=MatchStatus.CANCELLED, updated_at=now)
+        chosen = replaceable if only is None else replaceable & (_matches.c.id == any_(
+            bindparam("only", only, type_=postgresql.ARRAY(Integer))))
+        moved = (update(_matches).where(chosen).values(status=MatchStatus.CANCELLED, updated_at=now)
                  .returning(_matches.c.id).cte("moved"))
         history = _history_insert(moved.c.id, None, by, now, MatchStatus.PROPOSED, MatchStatus.CANCELLED,
                                   REPLACED_NOTE).returning(_events.c.id).cte("history")
         replaced = db.session.scalar(select(func.count()).select_from(moved).add_cte(history))
     else:
-        db.session.execute(_history_insert(_matches.c.id, replaceable, by, now, MatchStatus.PROPOSED,
-                                           MatchStatus.CANCELLED, REPLACED_NOTE))
-        replaced = db.session.execute(
-            update(_matches).where(replaceable).values(status=MatchStatus.CANCELLED, updated_at=now)).rowcount
+        replaced = 0
+        chunks = [None] if only is None else [only[i:i + SQLITE_IDS] for i in range(0, len(only), SQLITE_IDS)]
+        for chunk in chunks:
+            chosen = replaceable if chunk is None else replaceable & _matches.c.id.in_(chunk)
+            db.session.execute(_history_insert(_matches.c.id, chosen, by, now, MatchStatus.PROPOSED,
+                                               MatchStatus.CANCELLED, REPLACED_NOTE))
+            replaced += db.session.execute(
+                update(_matches).where(chosen).values(status=MatchStatus.CANCELLED, updated_at=now)).rowcount
     if replaced:
         for obj in list(db.session.identity_map.values()):  # copies loaded earlier re-read their new status
             if isinstance(obj, Match) and obj.area_id == area.id and obj.origin == MatchOrigin.ENGINE:
                 db.session.expire(obj, ["status", "updated_at"])
     return replaced
+
+
+def _refresh_proposals(rows: list[dict]) -> None:
+    """Bring kept proposals' value and reasons up to date (rows of id, score, reasons), while still waiting: on
+    PostgreSQL one UPDATE ... FROM json_to_recordset, on SQLite the driver's executemany."""
+    if not rows:
+        return
+    now = utcnow()
+    if _dialect() == "postgresql":
+        new = _json_rows(rows, column("id", Integer), column("score", Float), column("reasons", Text))
+        db.session.execute(
+            update(_matches).where(_matches.c.id == new.c.id, _matches.c.status == MatchStatus.PROPOSED)
+            .values(score=new.c.score, reasons=new.c.reasons, updated_at=literal(now, DateTime())))
+    else:
+        connection = db.session.connection()
+        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        connection.exec_driver_sql(
+            "UPDATE matches SET score = ?, reasons = ?, updated_at = ? WHERE id = ? AND status = ?",
+            [(row["score"], row["reasons"], stamp, row["id"], str(MatchStatus.PROPOSED)) for row in rows])
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Match):
+            db.session.expire(obj, ["score", "reasons", "updated_at"])
+
+
+def _json_rows(rows: list[dict], *columns):
+    """The rows as a table on PostgreSQL: they travel as one JSON parameter (json.dumps is fast; a list per column
+    would be adapted element by element) and json_to_recordset turns them back into typed columns."""
+    return func.json_to_recordset(cast(bindparam("rows", json.dumps(rows), type_=Text), JSON)).table_valued(
+        *columns, name="new", joins_implicitly=True).render_derived(with_types=True)
 
 
 def _history_insert(match_id, where, by: User | None, now, from_status: str | None, to_status: str, note: str):
@@ -422,12 +485,8 @@ def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Mat
     now = utcnow()
     by_id = getattr(by, "id", None)
     if _dialect() == "postgresql":
-        # The rows travel as one JSON parameter (json.dumps is fast; a list per column would be adapted element
-        # by element) and json_to_recordset turns them back into typed columns.
-        new = func.json_to_recordset(cast(bindparam("rows", json.dumps(rows), type_=Text), JSON)).table_valued(
-            column("offer_id", Integer), column("request_id", Integer), column("allocation", Integer),
-            column("score", Float), column("reasons", Text), name="new", joins_implicitly=True,
-        ).render_derived(with_types=True)
+        new = _json_rows(rows, column("offer_id", Integer), column("request_id", Integer),
+                         column("allocation", Integer), column("score", Float), column("reasons", Text))
         stored = insert(_matches).from_select(
             ["offer_id", "request_id", "allocation", "score", "reasons", "area_id", "status", "origin",
              "created_by_id", "created_at", "updated_at"],
