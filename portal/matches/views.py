@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from portal import policy
+from portal.auth.web import signed_in_user
 from portal.catalogue import Delivery
 from portal.errors import NotAllowed, PortalError, StaleEdit
 from portal.extensions import db
@@ -43,9 +44,10 @@ def _back():
     return redirect(url_for(".index", **_queue_args()))
 
 
-def _run_form() -> RunMatchingForm:
+def _run_form(areas: list[Area] | None = None) -> RunMatchingForm:
     form = RunMatchingForm()
-    form.area_id.choices = [(area.id, area.name) for area in matching.areas_for(current_user)]
+    areas = matching.areas_for(current_user) if areas is None else areas
+    form.area_id.choices = [(area.id, area.name) for area in areas]
     return form
 
 
@@ -59,13 +61,14 @@ def _load(match_id: int) -> Match:
 @bp.get("/matches")
 def index():
     """Proposed matches of the coordinator's areas (every area for admins), sorted by date, value or school."""
+    user = signed_in_user()  # the object, not the proxy: the rows ask the policy about it for each match
     sort = matches.sort_key(request.args.get("sort"))
-    page = db.paginate(matches.queue(current_user, sort=sort), page=max(request.args.get("page", 1, type=int), 1),
-                       per_page=matches.PER_PAGE, max_per_page=matches.PER_PAGE, error_out=False)
-    return render_template("matches/index.html", page=page, rows=matches.queue_rows(page.items, current_user),
+    page = matches.queue_page(user, sort=sort, page=request.args.get("page", 1, type=int))
+    areas = matching.areas_for(user)
+    return render_template("matches/index.html", page=page, rows=matches.queue_rows(page.items, user),
                            sort=sort, sorts=matches.SORTS, return_args=_queue_args(), select_form=ApproveManyForm(),
-                           run_form=_run_form(), runs=jobs.status_rows(matching.areas_for(current_user)),
-                           no_shows=match_lifecycle.recent_no_shows(current_user),
+                           run_form=_run_form(areas), runs=jobs.status_rows(areas),
+                           no_shows=match_lifecycle.recent_no_shows(user),
                            filter_args={"sort": sort} if sort != matches.DEFAULT_SORT else {})
 
 

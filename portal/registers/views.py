@@ -23,8 +23,9 @@ def _load(match_id: int, allowed) -> Match:
     return match
 
 
-def _to_match(match: Match):
-    return redirect(url_for("matches.view", match_id=match.id))
+def _to_match(match_id: int):
+    """Back to the match's page (by the route's id: after a commit the match's attributes would be reloaded)."""
+    return redirect(url_for("matches.view", match_id=match_id))
 
 
 @bp.route("/matches/<int:match_id>/register", methods=["GET", "POST"])
@@ -39,11 +40,11 @@ def register(match_id: int):
         except PortalError as error:
             if not error.field:
                 flash(error.message, "danger")
-                return _to_match(match)
+                return _to_match(match_id)
             attach_error(form, error)
         else:
             flash(f"The register is saved: {change.total} going (+{change.added}, −{change.removed}).", "success")
-            return _to_match(match)
+            return _to_match(match_id)
     current = registers.register_ids(match)
     if form.is_submitted():
         ticked = set(form.pupil_ids.data or [])
@@ -78,7 +79,7 @@ def attendance(match_id: int):
         except PortalError as error:
             if not error.field:
                 flash(error.message, "danger")
-                return _to_match(match)
+                return _to_match(match_id)
             attach_error(form, error)
         else:
             if outcome.corrected and not outcome.changes:
@@ -86,12 +87,12 @@ def attendance(match_id: int):
             else:
                 flash(f"{'Corrected' if outcome.corrected else 'Recorded'}: {outcome.attended} of {outcome.sent} "
                       f"attended. Their counts are updated.", "success")
-            return _to_match(match)
+            return _to_match(match_id)
     entries = registers.entries(match)
     if form.is_submitted():
         ticked = set(form.attended.data or [])
     elif record is not None:
-        ticked = set(registers.attended_ids(match))
+        ticked = {entry.pupil_id for entry in entries if entry.attended}
     else:
         ticked = {entry.pupil_id for entry in entries}
     return render_template("registers/attendance.html", form=form, match=match, label=match_label(match),
@@ -108,7 +109,7 @@ def confirm_delivery(match_id: int):
     match = _load(match_id, policy.can_confirm_delivery)
     if not ButtonForm().validate_on_submit():
         flash("The form expired: try again.", "danger")
-        return _to_match(match)
+        return _to_match(match_id)
     try:
         outcome = registers.confirm_delivery(match, by=current_user, ip=request.remote_addr)
     except NotAllowed:
@@ -118,4 +119,4 @@ def confirm_delivery(match_id: int):
     else:
         flash("You had already confirmed delivery." if outcome.already else "Thank you: delivery is confirmed.",
               "info" if outcome.already else "success")
-    return _to_match(match)
+    return _to_match(match_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy.orm import contains_eager
 
 from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
@@ -59,10 +60,10 @@ def record_for(match: Match) -> SessionRecord | None:
 
 
 def entries(match: Match) -> list[RegisterEntry]:
-    """The register's entries with their pupils, in who-to-send order (two queries)."""
+    """The register's entries with their pupils, in who-to-send order (one query: the pupils are joined in)."""
     return list(db.session.scalars(
-        select(RegisterEntry).join(RegisterEntry.pupil).where(RegisterEntry.match_id == match.id)
-        .order_by(*counting.who_to_send_order())))
+        select(RegisterEntry).join(RegisterEntry.pupil).options(contains_eager(RegisterEntry.pupil))
+        .where(RegisterEntry.match_id == match.id).order_by(*counting.who_to_send_order())))
 
 
 def _eligible(match: Match):
@@ -142,11 +143,6 @@ def register_ids(match: Match) -> list[int]:
     return list(db.session.scalars(select(RegisterEntry.pupil_id).where(RegisterEntry.match_id == match.id)))
 
 
-def attended_ids(match: Match) -> list[int]:
-    return list(db.session.scalars(select(RegisterEntry.pupil_id).where(RegisterEntry.match_id == match.id,
-                                                                        RegisterEntry.attended.is_(True))))
-
-
 def can_fill(match: Match) -> bool:
     return match.status in FILLABLE and record_for(match) is None
 
@@ -180,10 +176,12 @@ def panel(user: User, match: Match) -> Panel | None:
 
 # --- use cases -----------------------------------------------------------------------------------------------------
 
-def _lock(match: Match) -> Match:
-    match_transitions.lock_request(match.request_id)
+def _lock(match_id: int, request_id: int) -> Match:
+    """The request's row, then the match's, fresh (the ids are read before the transaction: the view's copy of the
+    match is expired by then, and reading them from it would cost a query)."""
+    match_transitions.lock_request(request_id)
     return db.session.scalars(
-        select(Match).where(Match.id == match.id).with_for_update().execution_options(populate_existing=True)
+        select(Match).where(Match.id == match_id).with_for_update().execution_options(populate_existing=True)
     ).one()
 
 
@@ -207,8 +205,9 @@ def set_register(match: Match, pupil_ids, *, by: User, ip: str | None = None) ->
     ids = [int(i) for i in pupil_ids]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("A pupil can be on the register only once.", field="pupil_ids")
+    locking = match.id, match.request_id
     with write_transaction():
-        match = _lock(match)
+        match = _lock(*locking)
         if record_for(match) is not None:
             raise InvalidState("Attendance is already recorded: correct it on the attendance page instead.")
         if match.status not in FILLABLE:
@@ -286,8 +285,9 @@ def record_attendance(match: Match, attended_ids, checklist: Checklist, reflecti
     if reflections and len(reflections) > REFLECTIONS_MAX:
         raise ValidationFailed(f"Keep the reflections to {REFLECTIONS_MAX} characters.", field="reflections")
     attended = {int(i) for i in attended_ids}
+    locking = match.id, match.request_id
     with write_transaction():
-        match = _lock(match)
+        match = _lock(*locking)
         if match.status not in RECORDABLE:
             raise _not_now(match, "attendance cannot be recorded")
         if match.session_starts_at is None or match.session_starts_at > now:
@@ -354,8 +354,9 @@ def confirm_delivery(match: Match, *, by: User, ip: str | None = None, now: date
     now = now or datetime.now()
     if not is_provider(by, match):
         raise NotAllowed("Only the provider's contacts can confirm delivery.")
+    locking = match.id, match.request_id
     with write_transaction():
-        match = _lock(match)
+        match = _lock(*locking)
         if match.delivery_confirmed_at is not None:
             return Confirmation(already=True)
         if match.status not in CONFIRMABLE:
