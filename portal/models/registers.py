@@ -43,7 +43,8 @@ class RegisterEntry(db.Model):
         CheckConstraint("year_group BETWEEN 0 AND 14", name="year_group_range"),
         CheckConstraint("NOT counted OR attended", name="counted_only_if_attended"),
         Index("ix_register_entries_pupil", "pupil_id", "counted"),
-        Index("ix_register_entries_school", "school_id", "academic_year", "counted"),
+        # A school's counts by year; also covers the providers engaged per year when totals are refreshed.
+        Index("ix_register_entries_school", "school_id", "academic_year", "counted", "provider_id", "attended"),
         # A provider's impact, and the providers engaged per school in a year.
         Index("ix_register_entries_provider", "provider_id", "academic_year"),
         Index("ix_register_entries_year_school", "academic_year", "school_id", "provider_id", "attended"),
