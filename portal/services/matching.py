@@ -170,7 +170,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     )
 
     school_ids = {r.school_id for r in requests}
-    schools, any_roster = _schools(select(SchoolRequest.school_id).where(*live), school_ids, area.contact_target)
+    schools, any_roster = _schools(school_ids, area.contact_target)
     offer_ids = {o.id for o in offers}
     provider_ids = {o.provider_id for o in offers}
     held = tuple(Held(school_id, offer_id, units) for (school_id, offer_id), units in sorted(held_by_pair.items())
@@ -207,13 +207,16 @@ def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text) or ()) if text else ()
 
 
-def _schools(with_requests, school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...], bool]:
+def _schools(school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...], bool]:
     """The schools with live requests: their location and, per year group, their pupils, how many are below the
     area's target and how many of those are at risk. A school with a roster (4/6) is read from its pupils'
     kept contact totals; one without falls back to its pupils per year group, none of whom has a recorded
     contact. Also says whether any school had a roster (the instance's need basis)."""
     if not school_ids:
         return (), False
+    # The schools as a list of ids, not the requests' subquery: PostgreSQL took that for a semi join scanning
+    # every school's requests once per year-group row (20 ms an area, now well under 1).
+    with_requests = sorted(school_ids)
     years: dict[int, list[YearFigures]] = defaultdict(list)
     for school_id, year, pupils, below, at_risk in db.session.execute(
         select(Pupil.school_id, Pupil.year_group, func.count(),
