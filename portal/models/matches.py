@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -48,16 +48,29 @@ class Match(db.Model):
         CheckConstraint("allocation >= 1", name="allocation_positive"),
         CheckConstraint("no_show_side IS NULL OR no_show_side IN ('provider', 'school')", name="no_show_side_valid"),
         CheckConstraint("session_minutes IS NULL OR session_minutes BETWEEN 10 AND 600", name="session_minutes_range"),
-        Index("ix_matches_session_starts_at", "session_starts_at"),
+        # Only rows that have the time (a proposal has neither): a matching run's thousands of new and replaced
+        # proposals then write no entry into these two; every query on them compares the time, so it implies
+        # NOT NULL and both databases use the partial index.
+        Index("ix_matches_session_starts_at", "session_starts_at", sqlite_where=text("session_starts_at IS NOT NULL"),
+              postgresql_where=text("session_starts_at IS NOT NULL")),
         Index("ix_matches_offer_status", "offer_id", "status"),
         Index("ix_matches_request_status", "request_id", "status"),
-        Index("ix_matches_auto_approve_at", "auto_approve_at"),
+        Index("ix_matches_auto_approve_at", "auto_approve_at", sqlite_where=text("auto_approve_at IS NOT NULL"),
+              postgresql_where=text("auto_approve_at IS NOT NULL")),
+        # An area's matches by status (the queue, a matching run's reads): replaced proposals accumulate as
+        # cancelled rows, which this index lets every such read skip.
+        Index("ix_matches_area_status", "area_id", "status"),
+        # Room on each page for a row's next version: a waiting proposal's value and reasons are brought up to date
+        # by every matching run, and no index covers them, so PostgreSQL can update them in place (HOT) instead of
+        # writing a new entry into each of the table's indexes (measured: a third of those updates HOT, the
+        # statement about half as long). SQLite ignores it.
+        {"postgresql_with": {"fillfactor": 70}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
     request_id: Mapped[int] = mapped_column(ForeignKey("school_requests.id"))
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)  # the school's area
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))  # the school's area (ix_matches_area_status)
     allocation: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=MatchStatus.PROPOSED)
     origin: Mapped[str] = mapped_column(String(20))

@@ -73,7 +73,7 @@ from portal.models import (
 )
 from portal.services import audit, auto_approval
 from portal.services.db_locks import write_transaction
-from portal.vocab import SECTORS
+from portal.vocab import SECTORS, Role
 
 LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
 # Earlier matches that count for variety: those holding capacity, and proposals still waiting.
@@ -152,7 +152,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     for request_id, school_id, offer_id, units in db.session.execute(
         select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
-        .where(SchoolRequest.area_id == area.id, Match.status.in_(HOLDS_CAPACITY) | waiting_direct)
+        .where(Match.area_id == area.id, Match.status.in_(HOLDS_CAPACITY) | waiting_direct)
         .group_by(Match.request_id, SchoolRequest.school_id, Match.offer_id)
     ):
         held_by_request[request_id] += int(units)
@@ -180,7 +180,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
         select(SchoolRequest.school_id, Offer.provider_id, func.count(Match.id))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
         .join(Offer, Offer.id == Match.offer_id)
-        .where(SchoolRequest.area_id == area.id, Match.status.in_(HISTORY_STATUSES),
+        .where(Match.area_id == area.id, Match.status.in_(HISTORY_STATUSES),
                # the proposals this run replaces are not history: running twice gives the same answer
                ~_replaceable(area))
         .group_by(SchoolRequest.school_id, Offer.provider_id)
@@ -296,8 +296,7 @@ def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match
     # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
     # this one; an offer and request that already have another live match are not proposed twice.
     taken = {(o, r) for o, r in db.session.execute(
-        select(Match.offer_id, Match.request_id).join(SchoolRequest, SchoolRequest.id == Match.request_id)
-        .where(SchoolRequest.area_id == area.id, Match.status.in_(LIVE), ~replaceable))}
+        select(Match.offer_id, Match.request_id).where(Match.area_id == area.id, Match.status.in_(LIVE), ~replaceable))}
     rows, refresh, kept = [], [], 0
     for proposal in result.proposals:
         key = (proposal.offer_id, proposal.request_id)
@@ -525,6 +524,8 @@ def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Mat
 
 def areas_for(user) -> list[Area]:
     """The areas this user may run matching for: a coordinator's own, every area for admins."""
+    if user.role == Role.COORDINATOR:  # their own, loaded already (the policy reads them) and ordered by name too
+        return list(user.areas)
     query = select(Area).order_by(Area.name)
     areas = policy.visible_area_ids(user)
     if areas is not None:
