@@ -40,7 +40,8 @@ def _engine_matches():
 
 def test_build_instance_takes_published_offers_with_places_left_in_the_area_or_open_to_all(app):
     burnley, preston, school, provider = _world()
-    make_request(school)
+    make_request(school, wanted_types=("careers_talk", "work_experience"))
+    make_request(school, wanted_types=("mentoring",), status=RequestStatus.WITHDRAWN)  # not live: asks for nothing
     published = make_offer(provider, type="work_experience", sessions=1, per_session=1, capacity=4,
                            placement_days=5)
     make_offer(provider, status="draft")
@@ -52,6 +53,8 @@ def test_build_instance_takes_published_offers_with_places_left_in_the_area_or_o
     elsewhere = make_provider(preston, latitude=53.76, longitude=-2.70)
     make_offer(elsewhere)
     open_to_all = make_offer(elsewhere, delivery="virtual", open_to_all_areas=True)
+    make_offer(provider, type="mentoring")  # only a withdrawn request of the area asked for this type
+    make_offer(provider, type="internship_week")  # schools cannot ask for it at all
     db.session.flush()
 
     instance = matching.build_instance(burnley, today=TODAY)

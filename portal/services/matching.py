@@ -111,13 +111,27 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     """The engine's input for one area, read with a handful of set-based queries (none per row)."""
     today = today or date.today()
 
+    live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
+    request_rows = db.session.execute(
+        select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, _text(SchoolRequest.wanted_types),
+               _text(SchoolRequest.sectors), SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
+               SchoolRequest.ends_on, _text(SchoolRequest.deliveries), SchoolRequest.created_at,
+               SchoolRequest.max_travel_miles, SchoolRequest.keep_together)
+        .join(Organisation, Organisation.id == SchoolRequest.school_id)
+        .where(*live, Organisation.area_id == area.id)
+        .order_by(SchoolRequest.id)
+    ).all()
+
     offer_rows = db.session.execute(
         select(Offer.id, Offer.provider_id, Offer.area_id, Offer.type, Offer.sector, Offer.delivery, Offer.capacity,
                Offer.allocated, Offer.per_session, Offer.starts_on, Offer.ends_on, Offer.year_mask,
                Offer.max_travel_miles, Offer.open_to_all_areas, Organisation.latitude, Organisation.longitude)
         .join(Organisation, Organisation.id == Offer.provider_id)
         .where(Offer.status == OfferStatus.PUBLISHED, Offer.capacity - Offer.allocated > 0, Offer.ends_on >= today,
-               (Offer.area_id == area.id) | Offer.open_to_all_areas.is_(True))
+               (Offer.area_id == area.id) | Offer.open_to_all_areas.is_(True),
+               # only types a live request asks for: no other offer can pair (internship weeks, say, which
+               # schools cannot ask for, or a type nobody in the area wants now)
+               Offer.type.in_(sorted({code for row in request_rows for code in _codes(row[3])})))
         .order_by(Offer.id)
     ).all()
     units = {code: kind.unit.value for code, kind in OFFER_TYPES.items()}
@@ -131,17 +145,6 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
         for (id_, provider_id, area_id, type_, sector, delivery, capacity, allocated, per_session, starts_on,
              ends_on, year_mask, max_travel_miles, open_to_all_areas, latitude, longitude) in offer_rows
     )
-
-    live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
-    request_rows = db.session.execute(
-        select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, _text(SchoolRequest.wanted_types),
-               _text(SchoolRequest.sectors), SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
-               SchoolRequest.ends_on, _text(SchoolRequest.deliveries), SchoolRequest.created_at,
-               SchoolRequest.max_travel_miles, SchoolRequest.keep_together)
-        .join(Organisation, Organisation.id == SchoolRequest.school_id)
-        .where(*live, Organisation.area_id == area.id)
-        .order_by(SchoolRequest.id)
-    ).all()
 
     # What a request already has, per request and per (school, offer), in one grouped query: matches holding
     # capacity, and direct proposals still waiting for a coordinator (a school asked for that offer, or the
