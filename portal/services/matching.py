@@ -29,6 +29,7 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    inspect,
     literal,
     select,
     update,
@@ -428,11 +429,18 @@ def _replace_proposals(area: Area, by: User | None, *, only: list[int] | None = 
                                                MatchStatus.CANCELLED, REPLACED_NOTE))
             replaced += db.session.execute(
                 update(_matches).where(chosen).values(status=MatchStatus.CANCELLED, updated_at=now)).rowcount
-    if replaced:
-        for obj in list(db.session.identity_map.values()):  # copies loaded earlier re-read their new status
-            if isinstance(obj, Match) and obj.area_id == area.id and obj.origin == MatchOrigin.ENGINE:
-                db.session.expire(obj, ["status", "updated_at"])
+    if replaced:  # copies loaded earlier re-read their new status
+        _expire_matches(lambda match: match.area_id == area.id and match.origin == MatchOrigin.ENGINE,
+                        ["status", "updated_at"])
     return replaced
+
+
+def _expire_matches(which, attributes: list[str]) -> None:
+    """Expire these attributes on the session's copies of the matches `which` picks (changed by a Core statement
+    behind the ORM's back), so they are read again when next used. No queries."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Match) and which(obj):
+            db.session.expire(obj, attributes)
 
 
 def _refresh_proposals(rows: list[dict]) -> None:
@@ -452,9 +460,8 @@ def _refresh_proposals(rows: list[dict]) -> None:
         connection.exec_driver_sql(
             "UPDATE matches SET score = ?, reasons = ?, updated_at = ? WHERE id = ? AND status = ?",
             [(row["score"], row["reasons"], stamp, row["id"], str(MatchStatus.PROPOSED)) for row in rows])
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Match):
-            db.session.expire(obj, ["score", "reasons", "updated_at"])
+    refreshed = {row["id"] for row in rows}
+    _expire_matches(lambda match: inspect(match).identity[0] in refreshed, ["score", "reasons", "updated_at"])
 
 
 def _json_rows(rows: list[dict], *columns):
