@@ -1,5 +1,5 @@
 """Error pages: accessible, with no stack trace; JSON for API-ish requests."""
-from flask import Flask, g, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -28,7 +28,22 @@ def _render(code: int, detail: str | None = None):
     title, message = MESSAGES.get(code, (f"Error {code}", ""))
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return {"error": title, "detail": detail or message}, code
-    return render_template("errors/error.html", code=code, title=title, message=detail or message), code
+    try:
+        return render_template("errors/error.html", code=code, title=title, message=detail or message), code
+    except OperationalError as error:
+        # Drawing the page loads the signed-in user for the navigation; the database has gone away since the
+        # request began (a 404 for an unknown address reaches no view and loads nobody before this): say so.
+        current_app.logger.error("database unavailable while drawing a %s page: %s", code, error.orig)
+        return _unavailable()
+
+
+def _unavailable():
+    """The 503 page, drawn without the signed-in user: loading them (or their expired attributes, for the
+    navigation) would need the database that just failed, and a failure inside an error handler is a bare 500."""
+    g._login_user = login_manager.anonymous_user()
+    title, message = MESSAGES[ServiceUnavailable.code]
+    return render_template("errors/error.html", code=ServiceUnavailable.code, title=title,
+                           message=message), ServiceUnavailable.code
 
 
 def init_app(app: Flask) -> None:
@@ -74,10 +89,9 @@ def init_app(app: Flask) -> None:
         if any(sign in str(error.orig).lower() for sign in CANNOT_WRITE):
             return _render(ServiceUnavailable.code, "The portal cannot save changes at the moment: nothing you sent "
                                                     "was saved. You can still look things up. Try again later.")
-        # The page is drawn without the signed-in user: loading them (or their expired attributes, for the
-        # navigation) would need the database that just failed, and a failure inside this handler is a bare 500.
-        g._login_user = login_manager.anonymous_user()
-        return _render(ServiceUnavailable.code)
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            return _render(ServiceUnavailable.code)
+        return _unavailable()
 
     # Registered after Flask-SQLAlchemy's own teardown, so it runs first (teardowns run in reverse order).
     @app.teardown_appcontext

@@ -238,6 +238,24 @@ def test_without_pre_ping_a_killed_connection_gives_a_503_and_the_next_request_r
 
 
 @POSTGRESQL
+@pytest.mark.parametrize("path", ["/no-such-page", "/matches/999999999"])
+def test_a_signed_in_error_page_with_the_database_gone_is_a_clean_503(overrides, path):
+    """A 404 draws the signed-in user's navigation: with the database gone it must not become a bare 500."""
+    overrides["SQLALCHEMY_ENGINE_OPTIONS"] = {**overrides["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
+    app = create_app("testing", overrides)
+    world = _build_world(app)
+    client = _client(app, world)
+    assert client.get(path).status_code == 404
+
+    assert _kill_backends(overrides["FAULT_APPLICATION_NAME"]) >= 1
+
+    _assert_clean_503(client.get(path))
+    assert client.get(path).status_code == 404  # recovered without a restart
+    with app.app_context():
+        db.engine.dispose()
+
+
+@POSTGRESQL
 def test_a_connection_killed_in_the_middle_of_an_approval_gives_a_503_and_writes_nothing(overrides, monkeypatch):
     from portal.services import matches
 
