@@ -34,6 +34,14 @@ def _as_pledger(user, application) -> bool:
     return policy.can_manage_pledge(user, application.pledge)
 
 
+def _confirmation_page(action: str, form, application):
+    """The confirmation step of an action on an application (pledges/<action>.html): whether the action is still
+    open to this user (the page says so when it is not), and the application's status in words."""
+    allowed = any(a.endpoint == f"pledges.{action}" for a in pledges.actions_for(current_user, application))
+    return render_template(f"pledges/{action}.html", form=form, application=application, allowed=allowed,
+                           status=pledges.status_label(application.status).lower(), pounds=pledges.pounds)
+
+
 def _to_pledge(pledge_id: int):
     return redirect(url_for(".view", pledge_id=pledge_id))
 
@@ -181,10 +189,7 @@ def reject(application_id: int):
             flash(f"{application.applicant.name}'s application is rejected. We have emailed them the reason.",
                   "success")
             return _to_pledge(application.pledge_id)
-    return render_template("pledges/reject.html", form=form, application=application,
-                           allowed=any(a.endpoint == "pledges.reject"
-                                       for a in pledges.actions_for(current_user, application)),
-                           status=pledges.status_label(application.status).lower(), pounds=pledges.pounds)
+    return _confirmation_page("reject", form, application)
 
 
 @bp.route("/pledges/applications/<int:application_id>/use", methods=["GET", "POST"])
@@ -201,10 +206,7 @@ def use(application_id: int):
             flash(f"The transfer of {pledges.pounds(application.amount_pence)} to {application.applicant.name} is "
                   "recorded as used on your levy account.", "success")
         return _to_pledge(application.pledge_id)
-    return render_template("pledges/use.html", form=form, application=application,
-                           allowed=any(a.endpoint == "pledges.use"
-                                       for a in pledges.actions_for(current_user, application)),
-                           status=pledges.status_label(application.status).lower(), pounds=pledges.pounds)
+    return _confirmation_page("use", form, application)
 
 
 @bp.post("/pledges/applications/<int:application_id>/accept")
@@ -240,7 +242,4 @@ def withdraw(application_id: int):
         else:
             flash("Your application is withdrawn. We have told the pledger.", "success")
             return _to_pledge(application.pledge_id)
-    return render_template("pledges/withdraw.html", form=form, application=application,
-                           allowed=any(a.endpoint == "pledges.withdraw"
-                                       for a in pledges.actions_for(current_user, application)),
-                           status=pledges.status_label(application.status).lower(), pounds=pledges.pounds)
+    return _confirmation_page("withdraw", form, application)
