@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from portal.errors import ValidationFailed
 from portal.extensions import db
@@ -19,6 +19,7 @@ from portal.models import (
     RegisterEntry,
     SchoolTotal,
     SchoolYearTotal,
+    SessionRecord,
 )
 from portal.services import admin, counting, progress, pupils, registers
 from portal.services.pupils import PupilDetails
@@ -247,4 +248,120 @@ def test_refresh_schools_statements_do_not_grow_with_pupils(world):
 
     few, many = statements_for(world["school"], 3), statements_for(world["other"], 60)
     assert few == many <= 7
+    check()
+
+
+# --- a register recorded or corrected refreshes only the rows it can change -----------------------------------------
+
+SPOILT = 99
+
+
+def spoil(school, *, year_group: int | None = None, academic_year: int | None = None) -> None:
+    """Write a wrong figure into a kept row behind counting's back: only a refresh that reaches the row mends it."""
+    if year_group is not None:
+        db.session.execute(update(SchoolTotal).where(SchoolTotal.school_id == school.id,
+                                                     SchoolTotal.year_group == year_group).values(pupils=SPOILT))
+    if academic_year is not None:
+        db.session.execute(update(SchoolYearTotal).where(SchoolYearTotal.school_id == school.id,
+                                                         SchoolYearTotal.academic_year == academic_year)
+                           .values(b5_met=SPOILT))
+    db.session.commit()
+
+
+def spoilt(school, *, year_group: int | None = None, academic_year: int | None = None) -> tuple[dict, dict]:
+    """The kept rows, which must equal a fresh count except for the spoilt ones, left as they were (returned)."""
+    fresh, rows = from_scratch(), kept()
+    left = ({key: row for key, row in rows[0].items() if key != (school.id, year_group)},
+            {key: row for key, row in rows[1].items() if key != (school.id, academic_year)})
+    assert left == ({key: row for key, row in fresh[0].items() if key != (school.id, year_group)},
+                    {key: row for key, row in fresh[1].items() if key != (school.id, academic_year)})
+    return rows
+
+
+def test_a_correction_refreshes_only_its_pupils_year_groups_and_its_academic_year(world):
+    area, school, lead = world["area"], world["school"], world["lead"]
+    area.contact_target = 1
+    db.session.commit()
+    pupils.import_roster(school, roster(("1", 9), ("2", 9), ("3", 8)), full_roster=True, by=lead)
+    one, two, three = pupil_ids(school, "1", "2", "3")
+    earlier = scheduled(school, world["second"], datetime(2024, 11, 5, 10))  # 2024/25, Year 8
+    registers.set_register(earlier, [three], by=lead)
+    registers.record_attendance(earlier, [three], ALL_FOUR, by=lead)
+    match = scheduled(school, world["provider"], datetime(2025, 11, 5, 10))  # 2025/26, Year 9 when sent
+    registers.set_register(match, [one, two], by=lead)
+    registers.record_attendance(match, [one, two], ALL_FOUR, by=lead)
+    pupils.rollover(school, apply=True, today=SUMMER)  # one and two are in Year 10 now, three in Year 9
+    groups, years = check()
+    assert groups == {(school.id, 10): (2, 2, 0, 0), (school.id, 9): (1, 1, 0, 0)}
+    assert years == {(school.id, 2024): (1, 1), (school.id, 2025): (2, 1)}
+
+    spoil(school, year_group=9, academic_year=2024)
+    registers.record_attendance(match, [one], ALL_FOUR, by=lead)  # a correction: two did not go
+    groups, years = spoilt(school, year_group=9, academic_year=2024)
+    assert groups[(school.id, 9)][0] == SPOILT and years[(school.id, 2024)][0] == SPOILT  # not touched
+    assert groups[(school.id, 10)] == (2, 1, 0, 0)  # the pupils' year group now, not when they were sent
+    assert years[(school.id, 2025)] == (1, 1)
+    counting.refresh_schools([school.id])
+    db.session.commit()
+    check()
+
+
+def test_a_session_moved_to_another_academic_year_refreshes_both_years(world):
+    school, lead = world["school"], world["lead"]
+    pupils.import_roster(school, roster(("1", 9), ("2", 9)), full_roster=True, by=lead)
+    one, two = pupil_ids(school, "1", "2")
+    earlier = scheduled(school, world["second"], datetime(2024, 11, 5, 10))
+    registers.set_register(earlier, [one], by=lead)
+    registers.record_attendance(earlier, [one], ALL_FOUR, by=lead)
+    match = scheduled(school, world["provider"], datetime(2026, 8, 20, 10))  # the last days of 2025/26
+    registers.set_register(match, [one, two], by=lead)
+    registers.record_attendance(match, [one, two], ALL_FOUR, by=lead)
+    _groups, years = check()
+    assert years == {(school.id, 2024): (1, 1), (school.id, 2025): (2, 1)}
+
+    db.session.get(SessionRecord, match.id).held_on = date(2026, 9, 3)  # it took place in 2026/27 after all
+    db.session.commit()
+    spoil(school, academic_year=2024)
+    registers.record_attendance(match, [one], ALL_FOUR, by=lead)
+    _groups, years = spoilt(school, academic_year=2024)
+    assert years == {(school.id, 2024): (SPOILT, 1), (school.id, 2026): (1, 1)}  # 2025/26 has nothing left
+    counting.refresh_schools([school.id])
+    db.session.commit()
+    check()
+
+
+def test_a_narrow_and_a_whole_note_for_one_school_refresh_the_whole_school(world):
+    school, other, lead = world["school"], world["other"], world["lead"]
+    other_lead = make_user(Role.CAREERS_LEAD, organisation=other)
+    db.session.commit()
+    pupils.import_roster(school, roster(("1", 9), ("2", 9), ("3", 11)), full_roster=True, by=lead)
+    pupils.import_roster(other, roster(("8", 9),), full_roster=True, by=other_lead)
+    one, two, three = pupil_ids(school, "1", "2", "3")
+    (eight,) = pupil_ids(other, "8")
+    earlier = scheduled(school, world["second"], datetime(2024, 11, 5, 10))
+    registers.set_register(earlier, [three], by=lead)
+    registers.record_attendance(earlier, [three], ALL_FOUR, by=lead)
+    match = scheduled(school, world["provider"], datetime(2025, 11, 5, 10))
+    registers.set_register(match, [one, two], by=lead)
+    registers.record_attendance(match, [one, two], ALL_FOUR, by=lead)
+    check()
+
+    # One transaction: the register corrected (a narrow note) and a pupil of another year group edited by hand.
+    spoil(school, year_group=11, academic_year=2024)
+    counting.refresh_pupils(counting.mark_entries(match, [one]), academic_years={2025}, entry_schools={school.id})
+    db.session.get(Pupil, three).at_risk = True
+    db.session.commit()
+    groups, _years = check()  # the spoilt rows were refreshed too
+    assert groups[(school.id, 11)] == (1, 0, 1, 0)
+
+    # A narrow note for one school and a whole one for another: each as noted.
+    spoil(school, year_group=11, academic_year=2024)
+    counting.refresh_pupils(counting.mark_entries(match, [one, two]), academic_years={2025},
+                            entry_schools={school.id})
+    db.session.get(Pupil, eight).at_risk = True
+    db.session.commit()
+    groups, years = spoilt(school, year_group=11, academic_year=2024)
+    assert groups[(other.id, 9)] == (1, 0, 1, 0) and years[(school.id, 2025)] == (2, 1)
+    counting.refresh_schools([school.id])
+    db.session.commit()
     check()

@@ -17,12 +17,14 @@ whenever a register is recorded or corrected, or an area's rules change. So are 
 coordinator's overview reads (SchoolTotal, SchoolYearTotal: refresh_schools), whenever a school's pupils,
 their totals or its registers change: explicitly after the set-based statements here and in services/pupils.py,
 and, for changes made through ORM objects (a pupil added, edited or marked as left by hand), by noting the
-schools at each flush and refreshing them just before the transaction commits.
+schools at each flush and refreshing them just before the transaction commits. A register recorded or corrected
+refreshes only the rows it can change: its pupils' year groups and the session's academic year(s)
+(refresh_pupils(academic_years=...)); everything else refreshes the whole school.
 """
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, case, delete, distinct, event, func, insert, inspect, select, update
+from sqlalchemy import and_, case, delete, distinct, event, false, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal.catalogue import OFFER_TYPES
@@ -115,36 +117,59 @@ def counts_toward_target(offer_type_code: str) -> bool:
     return bool(kind and kind.counts_toward_target)
 
 
-def mark_entries(match: Match) -> list[int]:
+def mark_entries(match: Match, attended=None, *, pupil_ids=None) -> list[int]:
     """Set each register entry's held_on, academic_year and counted from the session's record (one UPDATE).
 
     counted = attended AND the record is meaningful (all four criteria) AND the offer's type counts toward the
-    target AND the pupil was in Year 7 or above when sent. Returns the ids of the pupils on the register.
+    target AND the pupil was in Year 7 or above when sent. `attended`: the pupils who attended, when the caller
+    records attendance in the same UPDATE (the others on the register did not); None leaves it as it is. Returns
+    the ids of the pupils on the register (`pupil_ids`, when the caller has them already: no query).
     """
     db.session.flush()
     record = db.session.get(SessionRecord, match.id)
+    if attended is None:
+        went = _entries.c.attended.is_(True)
+        values = {}
+    else:
+        went = _entries.c.pupil_id.in_(sorted(set(attended))) if attended else false()
+        values = {"attended": went}
     if record is None:
-        values = {"held_on": None, "academic_year": None, "counted": False}
+        values |= {"held_on": None, "academic_year": None, "counted": False}
     else:
         counts = record.meaningful and counts_toward_target(match.offer.type)
-        counted = (case((and_(_entries.c.attended.is_(True), _entries.c.year_group >= FIRST_COUNTED_YEAR), True),
-                        else_=False) if counts else False)
-        values = {"held_on": record.held_on, "academic_year": academic_year(record.held_on), "counted": counted}
+        counted = (case((and_(went, _entries.c.year_group >= FIRST_COUNTED_YEAR), True), else_=False)
+                   if counts else False)
+        values |= {"held_on": record.held_on, "academic_year": academic_year(record.held_on), "counted": counted}
     db.session.execute(update(_entries).where(_entries.c.match_id == match.id).values(**values))
     _forget(RegisterEntry, lambda entry: entry.match_id == match.id)
+    if pupil_ids is not None:
+        return sorted(set(pupil_ids))
     return list(db.session.scalars(select(RegisterEntry.pupil_id).where(RegisterEntry.match_id == match.id)))
 
 
-def refresh_pupils(pupil_ids) -> None:
+def refresh_pupils(pupil_ids, *, academic_years=None, entry_schools=()) -> None:
     """Recompute these pupils' kept totals from their register entries: Pupil.contacts and last_contact_on, and
     their PupilYearCount rows. A handful of set-based statements per CHUNK pupils, never one per pupil. Their
-    schools' overview totals (refresh_schools) follow when the transaction commits."""
+    schools' overview totals (refresh_schools) follow when the transaction commits: the whole schools, or, when
+    the caller passes `academic_years`, only what these changes can reach.
+
+    `academic_years` (with `entry_schools`) is the caller's word that the only register entries changed in this
+    transaction are these pupils' entries, of the schools `entry_schools`, whose academic year was and is one of
+    `academic_years` (a register recorded or corrected: the session's year, before and after). Then only the
+    SchoolTotal rows of the pupils' year groups and the SchoolYearTotal rows of those academic years are refreshed
+    (a school also noted whole in the transaction is refreshed whole)."""
     ids = sorted(set(pupil_ids))
     for start in range(0, len(ids), CHUNK):
         _refresh(_pupils.c.id.in_(ids[start:start + CHUNK]))
     _forget_pupils(set(ids))
     # Their schools' overview totals are refreshed once, just before the transaction commits (_refresh_noted).
-    db.session.info.setdefault(_PUPILS_NOTED, set()).update(ids)
+    if academic_years is None:
+        db.session.info.setdefault(_PUPILS_NOTED, set()).update(ids)
+    else:
+        narrow = db.session.info.setdefault(_NARROW_NOTED, {"pupils": set(), "years": set(), "schools": set()})
+        narrow["pupils"].update(ids)
+        narrow["years"].update(year for year in academic_years if year is not None)
+        narrow["schools"].update(entry_schools)
 
 
 def recount_area(area: Area) -> None:
@@ -198,6 +223,7 @@ _school_years = SchoolYearTotal.__table__
 _SCHOOLS_NOTED = "encounters_progress_schools"
 _PUPILS_NOTED = "encounters_progress_pupils"
 _AREAS_NOTED = "encounters_progress_areas"
+_NARROW_NOTED = "encounters_progress_narrow"  # refresh_pupils(academic_years=...): pupils, years, entries' schools
 
 
 def refresh_schools(school_ids, *, session: Session | None = None) -> None:
@@ -210,53 +236,73 @@ def refresh_schools(school_ids, *, session: Session | None = None) -> None:
         _refresh_schools(lambda column, chunk=chunk: column.in_(chunk), session=session)
 
 
-def _refresh_schools(which, *, session: Session | None = None) -> None:
-    """`which(column)`: the condition that picks the schools by a school id column."""
+def _refresh_schools(which, *, session: Session | None = None, year_groups=None, academic_years=None) -> None:
+    """`which(column)`: the condition that picks the schools by a school id column. `year_groups` and
+    `academic_years`, when given, restrict the refresh to the SchoolTotal rows of those year groups and the
+    SchoolYearTotal rows of those academic years (an empty set: none of that table's rows); the other rows are
+    left as they are."""
     session = session or db.session()
     session.flush()
     # PostgreSQL: one refresh of a school at a time (two registers of one school recorded at once would otherwise
     # both delete and re-insert its rows). Ascending ids, so two refreshes never wait for each other in a circle.
     session.execute(select(_orgs.c.id).where(which(_orgs.c.id)).order_by(_orgs.c.id).with_for_update())
     on_roll = and_(which(_pupils.c.school_id), _pupils.c.status == PupilStatus.ON_ROLL.value)
-    at_target = _pupils.c.contacts >= _areas.c.contact_target  # target(area)
-    at_risk = _pupils.c.at_risk.is_(True)
-    session.execute(delete(_school_totals).where(which(_school_totals.c.school_id)))
-    session.execute(insert(_school_totals).from_select(
-        ["school_id", "year_group", "pupils", "at_target", "at_risk", "at_risk_at_target"],
-        select(_pupils.c.school_id, _pupils.c.year_group, func.count(),
-               func.sum(case((at_target, 1), else_=0)), func.sum(case((at_risk, 1), else_=0)),
-               func.sum(case((and_(at_risk, at_target), 1), else_=0)))
-        .select_from(_pupils.join(_orgs, _orgs.c.id == _pupils.c.school_id)
-                     .join(_areas, _areas.c.id == _orgs.c.area_id))
-        .where(on_roll)
-        .group_by(_pupils.c.school_id, _pupils.c.year_group)))
+    if year_groups is None or year_groups:
+        in_groups = (which(_school_totals.c.school_id),)
+        pupils_in_groups = on_roll
+        if year_groups is not None:
+            groups = sorted(set(year_groups))
+            in_groups += (_school_totals.c.year_group.in_(groups),)
+            pupils_in_groups = and_(on_roll, _pupils.c.year_group.in_(groups))
+        at_target = _pupils.c.contacts >= _areas.c.contact_target  # target(area)
+        at_risk = _pupils.c.at_risk.is_(True)
+        session.execute(delete(_school_totals).where(*in_groups))
+        session.execute(insert(_school_totals).from_select(
+            ["school_id", "year_group", "pupils", "at_target", "at_risk", "at_risk_at_target"],
+            select(_pupils.c.school_id, _pupils.c.year_group, func.count(),
+                   func.sum(case((at_target, 1), else_=0)), func.sum(case((at_risk, 1), else_=0)),
+                   func.sum(case((and_(at_risk, at_target), 1), else_=0)))
+            .select_from(_pupils.join(_orgs, _orgs.c.id == _pupils.c.school_id)
+                         .join(_areas, _areas.c.id == _orgs.c.area_id))
+            .where(pupils_in_groups)
+            .group_by(_pupils.c.school_id, _pupils.c.year_group)))
+    if academic_years is not None and not academic_years:
+        _expunge_school_totals(session)
+        return
+    in_years = (lambda column: column.in_(sorted(set(academic_years)))) if academic_years is not None else None
     rows: dict[tuple[int, int], dict] = {}
 
     def row(school_id: int, year: int) -> dict:
         return rows.setdefault((school_id, year), {"school_id": school_id, "academic_year": year,
                                                    "b5_met": 0, "providers": 0})
 
-    for school_id, year, n in session.execute(
-        select(_pupils.c.school_id, _years.c.academic_year, func.count())
-        .select_from(_pupils.join(_years, _years.c.pupil_id == _pupils.c.id)
-                     .join(_orgs, _orgs.c.id == _pupils.c.school_id))
-        .where(on_roll, _years.c.contacts >= benchmark5_required_sql(_orgs.c.phase))
-        .group_by(_pupils.c.school_id, _years.c.academic_year)
-    ):
-        row(school_id, year)["b5_met"] = n
+    b5 = select(_pupils.c.school_id, _years.c.academic_year, func.count()).select_from(
+        _pupils.join(_years, _years.c.pupil_id == _pupils.c.id).join(_orgs, _orgs.c.id == _pupils.c.school_id)
+    ).where(on_roll, _years.c.contacts >= benchmark5_required_sql(_orgs.c.phase))
     # A provider is engaged in a year when a pupil attended one of its sessions at the school, meaningful or not.
     engaged = (select(_entries.c.school_id, _entries.c.academic_year, _entries.c.provider_id).distinct()
                .where(which(_entries.c.school_id), _entries.c.attended.is_(True),
-                      _entries.c.academic_year.is_not(None))
-               .subquery())
+                      _entries.c.academic_year.is_not(None)))
+    in_school_years = (which(_school_years.c.school_id),)
+    if in_years is not None:
+        b5 = b5.where(in_years(_years.c.academic_year))
+        engaged = engaged.where(in_years(_entries.c.academic_year))
+        in_school_years += (in_years(_school_years.c.academic_year),)
+    for school_id, year, n in session.execute(b5.group_by(_pupils.c.school_id, _years.c.academic_year)):
+        row(school_id, year)["b5_met"] = n
+    engaged = engaged.subquery()
     for school_id, year, n in session.execute(
         select(engaged.c.school_id, engaged.c.academic_year, func.count())
         .group_by(engaged.c.school_id, engaged.c.academic_year)
     ):
         row(school_id, year)["providers"] = n
-    session.execute(delete(_school_years).where(which(_school_years.c.school_id)))
+    session.execute(delete(_school_years).where(*in_school_years))
     if rows:
         session.execute(insert(_school_years), list(rows.values()))
+    _expunge_school_totals(session)
+
+
+def _expunge_school_totals(session: Session) -> None:
     for obj in list(session.identity_map.values()):
         if isinstance(obj, SchoolTotal | SchoolYearTotal):
             session.expunge(obj)
@@ -303,14 +349,47 @@ def _refresh_noted(session: Session) -> None:
         schools = session.info.pop(_SCHOOLS_NOTED, set())
         pupils = session.info.pop(_PUPILS_NOTED, set())
         areas = session.info.pop(_AREAS_NOTED, set())
-        if not schools and not pupils and not areas:
+        narrow = session.info.pop(_NARROW_NOTED, None)
+        if not schools and not pupils and not areas and not narrow:
             return
         for column, ids in ((_pupils.c.id, sorted(pupils)), (_orgs.c.area_id, sorted(areas))):
             table = column.table
             key = table.c.school_id if table is _pupils else table.c.id
             for start in range(0, len(ids), CHUNK):
                 schools.update(session.scalars(select(key).distinct().where(column.in_(ids[start:start + CHUNK]))))
+        by_scope: dict[frozenset[int], list[int]] = {}  # the narrow schools, by the year groups to refresh
+        for school_id, groups in sorted(_narrow_groups(session, narrow, schools).items() if narrow else ()):
+            by_scope.setdefault(frozenset(groups), []).append(school_id)
+        if bool(schools) + len(by_scope) > 1:
+            # More than one refresh below: lock all their schools first, in ascending order (as _refresh_schools
+            # does), so that two transactions never wait for each other in a circle.
+            every = sorted(schools.union(*by_scope.values()))
+            for start in range(0, len(every), CHUNK):
+                session.execute(select(_orgs.c.id).where(_orgs.c.id.in_(every[start:start + CHUNK]))
+                                .order_by(_orgs.c.id).with_for_update())
         refresh_schools(schools, session=session)
+        for groups, ids in by_scope.items():
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                _refresh_schools(lambda column, chunk=chunk: column.in_(chunk), session=session,
+                                 year_groups=groups, academic_years=narrow["years"])
+
+
+def _narrow_groups(session: Session, narrow: dict, whole: set[int]) -> dict[int, set[int]]:
+    """The schools of refresh_pupils' narrow notes (the pupils' schools now and the entries' schools), each with
+    the year groups its noted pupils are in now; schools refreshed whole anyway are left out. One query per CHUNK
+    pupils (the same one the whole refresh asks for its pupils' schools)."""
+    groups: dict[int, set[int]] = {}
+    ids = sorted(narrow["pupils"])
+    for start in range(0, len(ids), CHUNK):
+        for school_id, year_group in session.execute(
+            select(_pupils.c.school_id, _pupils.c.year_group).distinct()
+            .where(_pupils.c.id.in_(ids[start:start + CHUNK]))
+        ):
+            groups.setdefault(school_id, set()).add(year_group)
+    for school_id in narrow["schools"]:
+        groups.setdefault(school_id, set())
+    return {school_id: year_groups for school_id, year_groups in groups.items() if school_id not in whole}
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -319,6 +398,7 @@ def _forget_noted(session: Session, transaction) -> None:
         session.info.pop(_SCHOOLS_NOTED, None)
         session.info.pop(_PUPILS_NOTED, None)
         session.info.pop(_AREAS_NOTED, None)
+        session.info.pop(_NARROW_NOTED, None)
 
 
 def _forget(cls, keep) -> None:

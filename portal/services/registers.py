@@ -324,9 +324,10 @@ def record_attendance(match: Match, attended_ids, checklist: Checklist, reflecti
             setattr(record, name, getattr(checklist, name))
         record.reflections = reflections
         record.updated_at = utcnow()
-        for entry in register:
-            entry.attended = entry.pupil_id in attended
-            entry.counted = entry.counted and entry.attended  # mark_entries below recomputes it
+        # The academic years this register's entries were counted in, and the one they are counted in now (a
+        # session's date may have moved): the only overview totals this can change, with the pupils' year groups.
+        years = {e.academic_year for e in register} | {counting.academic_year(record.held_on)}
+        schools = {e.school_id for e in register}
         before = match.status
         if before != MatchStatus.RECORDED:
             if not match_transitions.move_and_record(match, before, MatchStatus.RECORDED, by=by,
@@ -336,7 +337,10 @@ def record_attendance(match: Match, attended_ids, checklist: Checklist, reflecti
         else:
             match_transitions.record_event(match, before, before, by=by, note="attendance corrected")
         db.session.flush()
-        counting.refresh_pupils(counting.mark_entries(match))
+        # Attendance is set by mark_entries' UPDATE, with what counts (not through the entries: a flush of them
+        # would note the whole school's overview totals for a refresh).
+        counting.refresh_pupils(counting.mark_entries(match, attended, pupil_ids=on_register),
+                                academic_years=years, entry_schools=schools)
         audit.record("register.correct" if corrected else "register.record", actor=by, ip=ip, target=match,
                      area_id=match.area_id, detail="; ".join(changes))
         db.session.commit()
