@@ -4,6 +4,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
 from portal import policy
 from portal.auth.web import signed_in_user
@@ -21,7 +22,7 @@ from portal.matches.forms import (
     RunMatchingForm,
     ScheduleForm,
 )
-from portal.models import Area, Match, MatchStatus
+from portal.models import Area, Match, MatchStatus, SchoolRequest
 from portal.services import auto_approval, jobs, match_lifecycle, matches, matching, registers
 from portal.services.school_requests import match_status_label
 
@@ -52,7 +53,9 @@ def _run_form(areas: list[Area] | None = None) -> RunMatchingForm:
 
 
 def _load(match_id: int) -> Match:
-    match = db.get_or_404(Match, match_id)
+    # With what its label names (offer, request, school) in the same query: every decision's message names it.
+    match = db.get_or_404(Match, match_id, options=[joinedload(Match.offer),
+                                                    joinedload(Match.request).joinedload(SchoolRequest.school)])
     if not policy.can_decide_match(current_user, match):
         abort(403)
     return match

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager
 
@@ -65,6 +65,10 @@ DEFAULT_SORT = "newest"
 
 _offers = Offer.__table__
 _matches = Match.__table__
+# The queue joins organisations twice (the offer's provider, the request's school). Aliases made once: building one
+# copies the table's columns, which on every view cost more than the query itself.
+_school = aliased(Organisation, name="school")
+_provider = aliased(Organisation, name="provider")
 AUTO_NOTE = "auto-approved: the offer opted in"
 NOT_DUE = "not due"  # NotApprovable.short when an auto-approval finds a coordinator stepped in first
 
@@ -100,10 +104,9 @@ def queue(user: User, *, sort: str = DEFAULT_SORT) -> Select:
         query = query.where(Match.area_id.in_(areas or {-1}))
     sort = sort_key(sort)
     if sort == "school":
-        school = aliased(Organisation)
         query = (query.join(SchoolRequest, SchoolRequest.id == Match.request_id)
-                 .join(school, school.id == SchoolRequest.school_id))
-        return query.order_by(school.name, Match.created_at, Match.id)
+                 .join(_school, _school.id == SchoolRequest.school_id))
+        return query.order_by(_school.name, Match.created_at, Match.id)
     orders = {
         "newest": (Match.created_at.desc(), Match.id.desc()),
         "oldest": (Match.created_at, Match.id),
@@ -126,17 +129,15 @@ def _with_parts(ids: list[int]) -> list[Match]:
     """These matches, in this order, with offer, provider, request and school joined into one query."""
     if not ids:
         return []
-    school = aliased(Organisation)
-    provider = aliased(Organisation)
     loaded = {match.id: match for match in db.session.scalars(
         select(Match)
         .join(Match.offer)
-        .join(provider, Offer.provider)
+        .join(_provider, Offer.provider)
         .join(Match.request)
-        .join(school, SchoolRequest.school)
+        .join(_school, SchoolRequest.school)
         .options(
-            contains_eager(Match.offer).contains_eager(Offer.provider.of_type(provider)),
-            contains_eager(Match.request).contains_eager(SchoolRequest.school.of_type(school)),
+            contains_eager(Match.offer).contains_eager(Offer.provider.of_type(_provider)),
+            contains_eager(Match.request).contains_eager(SchoolRequest.school.of_type(_school)),
         )
         .where(Match.id.in_(ids))
     )}
@@ -173,8 +174,12 @@ def reasons_of(match: Match) -> list[str]:
     return [part.strip() for part in (match.reasons or "").split("·") if part.strip()]
 
 
+def label_for(offer_title: str, school_name: str) -> str:
+    return f"{offer_title} for {school_name}"
+
+
 def match_label(match: Match) -> str:
-    return f"{match.offer.title} for {match.request.school.name}"
+    return label_for(match.offer.title, match.request.school.name)
 
 
 def allocation_text(match: Match) -> str:
@@ -306,17 +311,26 @@ def _take_places(offer: Offer, allocation: int) -> None:
         raise _full_or_closed(offer_id, allocation)
 
 
-def _members(organisation_id: int, role: Role) -> list[User]:
-    return list(db.session.scalars(
+def _both_sides(provider_id: int, school_id: int) -> tuple[list[User], list[User]]:
+    """The provider's active contacts and the school's active careers leads, each side by id (one query)."""
+    people = list(db.session.scalars(
         select(User)
-        .where(User.organisation_id == organisation_id, User.role == role, User.status == UserStatus.ACTIVE)
+        .where(User.status == UserStatus.ACTIVE,
+               or_(and_(User.organisation_id == provider_id, User.role == Role.PROVIDER),
+                   and_(User.organisation_id == school_id, User.role == Role.CAREERS_LEAD)))
         .order_by(User.id)
     ))
+    return ([user for user in people if user.organisation_id == provider_id and user.role == Role.PROVIDER],
+            [user for user in people if user.organisation_id == school_id and user.role == Role.CAREERS_LEAD])
 
 
 def _mail_both_sides(match: Match, template: str, subject: str, **extra) -> None:
     offer, school_request = match.offer, match.request
-    school, provider = school_request.school, offer.provider
+    # Both organisations in one query (the use case's transaction began with every loaded object expired).
+    organisations = {org.id: org for org in db.session.scalars(
+        select(Organisation).where(Organisation.id.in_({offer.provider_id, school_request.school_id}))
+        .execution_options(populate_existing=True))}
+    school, provider = organisations[school_request.school_id], organisations[offer.provider_id]
     context = {
         "school_name": school.name,
         "provider_name": provider.name,
@@ -327,10 +341,11 @@ def _mail_both_sides(match: Match, template: str, subject: str, **extra) -> None
         "school_dates": browse.date_range(school_request.starts_on, school_request.ends_on),
         **extra,
     }
-    for contact in _members(provider.id, Role.PROVIDER):
+    contacts, leads = _both_sides(provider.id, school.id)
+    for contact in contacts:
         mail.queue_mail(contact.email, subject, template, name=contact.name, for_provider=True,
                         url=mail.link("offers.view", offer_id=offer.id), **context)
-    for lead in _members(school.id, Role.CAREERS_LEAD):
+    for lead in leads:
         mail.queue_mail(lead.email, subject, template, name=lead.name, for_provider=False,
                         url=mail.link("school_requests.view", request_id=school_request.id), **context)
 
@@ -396,7 +411,8 @@ def approve_match(match: Match, *, by: User | None, ip: str | None = None, today
             raise NotApprovable(f"The school's request is {request_status_label(school_request.status).lower()}: "
                                 "it needs nothing more.", short="request closed")
         offer = match.offer
-        needed = school_request.pupils - (held_allocation(school_request) - match.allocation)
+        held = held_allocation(school_request)  # counting this match's places: it moved above
+        needed = school_request.pupils - (held - match.allocation)
         if needed <= 0:
             raise NotApprovable("The school's request already has all it asked for.", short="request closed")
         if match.allocation > needed:
@@ -407,7 +423,7 @@ def approve_match(match: Match, *, by: User | None, ip: str | None = None, today
         _take_places(offer, match.allocation)
 
         _record(match, MatchStatus.PROPOSED, MatchStatus.APPROVED, by=by, note=AUTO_NOTE if system else None)
-        refresh_request_status(school_request)
+        refresh_request_status(school_request, held=held)  # nothing of the request's has moved since: it is locked
         audit.record("match.auto_approved" if system else "match.approve", actor=by, ip=ip, target=match,
                      area_id=match.area_id,
                      detail=f"offer {offer.id} for request {school_request.id}: {match.allocation} "

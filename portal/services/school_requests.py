@@ -388,15 +388,16 @@ def held_allocation(school_request: SchoolRequest) -> int:
     ) or 0)
 
 
-def refresh_request_status(school_request: SchoolRequest) -> str:
+def refresh_request_status(school_request: SchoolRequest, *, held: int | None = None) -> str:
     """Set open / partly matched / matched from the places held against the pupils asked for. Flushes only.
 
     Matching and approvals (3/6) call this after moving a match; a request that is fulfilled,
-    withdrawn or expired is left as it is.
+    withdrawn or expired is left as it is. `held`: held_allocation(school_request), if the caller has just
+    counted it under the request's lock after moving its match.
     """
     if school_request.status not in WITHDRAWABLE:
         return school_request.status
-    held = held_allocation(school_request)
+    held = held_allocation(school_request) if held is None else held
     if held <= 0:
         status = RequestStatus.OPEN
     elif held < school_request.pupils:
