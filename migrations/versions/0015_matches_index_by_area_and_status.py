@@ -1,5 +1,6 @@
-"""matches: index by area and status (an area's live matches without reading its cancelled ones); the indexes on
-session_starts_at and auto_approve_at only over rows that have one (proposals, new or replaced, write no entry)
+"""matches: index by area, status and age (an area's live matches without reading its cancelled ones, in the
+queue's order); the indexes on session_starts_at and auto_approve_at only over rows that have one (proposals,
+new or replaced, write no entry)
 
 Revision ID: 0015
 Revises: 0014
@@ -23,7 +24,7 @@ PARTIAL = ("session_starts_at", "auto_approve_at")
 def upgrade():
     with op.batch_alter_table('matches', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_matches_area_id'))
-        batch_op.create_index('ix_matches_area_status', ['area_id', 'status'], unique=False)
+        batch_op.create_index('ix_matches_area_status', ['area_id', 'status', 'created_at', 'id'], unique=False)
         for name in PARTIAL:
             batch_op.drop_index(f'ix_matches_{name}')
             where = sa.text(f'{name} IS NOT NULL')
