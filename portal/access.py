@@ -26,7 +26,9 @@ def _gate():
     if endpoint is None:  # no route matched: let the 404/405 handler answer
         return None
     rule = policy.rule_for(endpoint)
-    user = current_user if current_user.is_authenticated else None
+    user = current_user._get_current_object()  # the user itself: the proxy would be resolved on every use
+    if not user.is_authenticated:
+        user = None
     if rule is None:
         abort(403)
     if user is not None and session.get(TWO_STEP_SETUP_FLAG) and not rule.during_two_step_setup:

@@ -1,4 +1,7 @@
 """The role-aware navigation, decided here so templates only present it."""
+from functools import cache
+from types import SimpleNamespace
+
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
@@ -45,6 +48,19 @@ def _anyone(user) -> bool:
     return True
 
 
+@cache
+def _items_for(role: str, setting_up: bool) -> tuple[tuple[str, str], ...]:
+    """(label, endpoint) of the items whose route rule lets a signed-in user of this role in (while two-step set-up
+    is pending, only those the gate lets through). A route rule looks at nothing but the role of a signed-in user,
+    so this is the same for every user of the role: worked out once per process, not on every page."""
+    probe = SimpleNamespace(is_authenticated=True, role=role)  # a signed-in user of the role, as Rule.allows sees one
+    return tuple(
+        (label, endpoint)
+        for label, endpoint in NAV_ITEMS
+        if policy.may_reach(probe, endpoint) and (not setting_up or policy.rule_for(endpoint).during_two_step_setup)
+    )
+
+
 def nav_for(user) -> list[tuple[str, str, bool]]:
     """(label, endpoint, is_current) for each item this user may reach."""
     if user is None or not user.is_authenticated:
@@ -54,9 +70,8 @@ def nav_for(user) -> list[tuple[str, str, bool]]:
     setting_up = bool(session.get(TWO_STEP_SETUP_FLAG))
     return [
         (label, endpoint, current == endpoint)
-        for label, endpoint in NAV_ITEMS
-        if policy.may_reach(user, endpoint) and (not setting_up or policy.rule_for(endpoint).during_two_step_setup)
-        and NAV_CHECKS.get(endpoint, _anyone)(user)
+        for label, endpoint in _items_for(user.role, setting_up)
+        if NAV_CHECKS.get(endpoint, _anyone)(user)
     ]
 
 
@@ -64,4 +79,5 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def inject_navigation():
         # Mail templates are also rendered outside a request (CLI, outbox): no user, no navigation.
-        return {"nav_items": nav_for(current_user) if has_request_context() else []}
+        # The user itself, not the current_user proxy: each item's checks would resolve the proxy again.
+        return {"nav_items": nav_for(current_user._get_current_object()) if has_request_context() else []}

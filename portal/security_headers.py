@@ -26,7 +26,8 @@ def _add_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if current_user and current_user.is_authenticated:
+    user = current_user._get_current_object()
+    if user and user.is_authenticated:
         # Pages with personal data must not be kept by the browser or a shared proxy.
         headers["Cache-Control"] = "no-store"
     return response

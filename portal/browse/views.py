@@ -21,21 +21,21 @@ bp = Blueprint("browse", __name__)
 @bp.get("/browse/offers")
 def offers():
     """Published offers a school may ask for, filtered by the address's query string, nearest or soonest first."""
+    user = current_user._get_current_object()  # once: every row's policy check would resolve the proxy again
     form = BrowseForm(request.args)
-    is_lead = current_user.role == Role.CAREERS_LEAD
-    form.set_schools(None if is_lead else browse.schools_for(current_user))
+    is_lead = user.role == Role.CAREERS_LEAD
+    form.set_schools(None if is_lead else browse.schools_for(user))
     form.check()
     if is_lead:
-        school = current_user.organisation
+        school = user.organisation
     else:  # coordinators and admins pick one of their areas' schools to measure from, or none
         school_id = form.school_choice()
         school = db.session.get(Organisation, school_id) if school_id else None
     filters = form.filters(school)
-    result = browse.offers_page(current_user, school=school, filters=filters,
-                                page=request.args.get("page", 1, type=int))
+    result = browse.offers_page(user, school=school, filters=filters, page=request.args.get("page", 1, type=int))
     return render_template("browse/offers.html", form=form, result=result, filter_args=form.query_args(),
                            is_lead=is_lead, digest_form=DigestForm() if is_lead else None,
-                           digest_on=is_lead and current_user.weekly_digest)
+                           digest_on=is_lead and user.weekly_digest)
 
 
 @bp.route("/browse/offers/<int:offer_id>/request", methods=["GET", "POST"])
