@@ -518,7 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench load", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small region and short phases (~2 minutes)")
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL even if it answers")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    # One sync worker per core: the pages are CPU-bound Python, and on this 2-core machine (shared with locust and
+    # the database) 2 workers served the mix 15-40% faster than 4 (bench/README.md, session 11).
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="gunicorn workers (default: one per core)")
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean seconds each client waits between pages in the mix (default 0: no pause)")
     parser.add_argument("--drive", nargs=2, help=argparse.SUPPRESS)  # the child process that runs locust
