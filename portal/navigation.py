@@ -1,6 +1,5 @@
 """The role-aware navigation, decided here so templates only present it."""
 from functools import cache
-from types import SimpleNamespace
 
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
@@ -53,11 +52,10 @@ def _items_for(role: str, setting_up: bool) -> tuple[tuple[str, str], ...]:
     """(label, endpoint) of the items whose route rule lets a signed-in user of this role in (while two-step set-up
     is pending, only those the gate lets through). A route rule looks at nothing but the role of a signed-in user,
     so this is the same for every user of the role: worked out once per process, not on every page."""
-    probe = SimpleNamespace(is_authenticated=True, role=role)  # a signed-in user of the role, as Rule.allows sees one
     return tuple(
         (label, endpoint)
         for label, endpoint in NAV_ITEMS
-        if policy.may_reach(probe, endpoint) and (not setting_up or policy.rule_for(endpoint).during_two_step_setup)
+        if policy.role_may_reach(role, endpoint) and (not setting_up or policy.rule_for(endpoint).during_two_step_setup)
     )
 
 

@@ -243,9 +243,7 @@ def _refresh_schools(which, *, session: Session | None = None, year_groups=None,
     left as they are."""
     session = session or db.session()
     session.flush()
-    # PostgreSQL: one refresh of a school at a time (two registers of one school recorded at once would otherwise
-    # both delete and re-insert its rows). Ascending ids, so two refreshes never wait for each other in a circle.
-    session.execute(select(_orgs.c.id).where(which(_orgs.c.id)).order_by(_orgs.c.id).with_for_update())
+    _lock_schools(session, which)
     on_roll = and_(which(_pupils.c.school_id), _pupils.c.status == PupilStatus.ON_ROLL.value)
     if year_groups is None or year_groups:
         in_groups = (which(_school_totals.c.school_id),)
@@ -300,6 +298,12 @@ def _refresh_schools(which, *, session: Session | None = None, year_groups=None,
     if rows:
         session.execute(insert(_school_years), list(rows.values()))
     _expunge_school_totals(session)
+
+
+def _lock_schools(session: Session, which) -> None:
+    """PostgreSQL: one refresh of a school at a time (two registers of one school recorded at once would otherwise
+    both delete and re-insert its rows). Ascending ids, so two refreshes never wait for each other in a circle."""
+    session.execute(select(_orgs.c.id).where(which(_orgs.c.id)).order_by(_orgs.c.id).with_for_update())
 
 
 def _expunge_school_totals(session: Session) -> None:
@@ -365,8 +369,7 @@ def _refresh_noted(session: Session) -> None:
             # does), so that two transactions never wait for each other in a circle.
             every = sorted(schools.union(*by_scope.values()))
             for start in range(0, len(every), CHUNK):
-                session.execute(select(_orgs.c.id).where(_orgs.c.id.in_(every[start:start + CHUNK]))
-                                .order_by(_orgs.c.id).with_for_update())
+                _lock_schools(session, lambda column, chunk=every[start:start + CHUNK]: column.in_(chunk))
         refresh_schools(schools, session=session)
         for groups, ids in by_scope.items():
             for start in range(0, len(ids), CHUNK):
