@@ -4,21 +4,25 @@ Builds a region (bench/pupils_synthetic.py: pupils, offers, four years of sessio
 matches for the coordinators' queue and users with known passwords) in a fresh temporary SQLite file and, when a
 server answers on 127.0.0.1:5432, in a fresh PostgreSQL schema. Serves it with gunicorn (production settings, except
 that the session cookie is not marked Secure on http loopback and the sign-in limit is generous) and drives it with
-locust's Python API in a child process: every client signs in through the real login form (coordinators also with
-their two-step code), then, in one run, the bare endpoint (`GET /healthz`) alone, the mix, and each key page alone.
-Nothing is written into the repository. See bench/README.md.
+wrk (bench/load_wrk.py and .lua, when `wrk` is on PATH) or locust (bench/load_locust.py), as `--driver` says:
+every client signs in through the real login form (coordinators also with their two-step code), then the bare
+endpoint (`GET /healthz`) alone, the mix, and each key page alone. Nothing is written into the repository. See
+bench/README.md.
 """
 import argparse
 import json
 import os
 import re
+import resource
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime
@@ -59,6 +63,7 @@ PAGES = [
 ]
 BARE = "GET /healthz"
 SIGN_IN = "sign in (POST /login)"
+TIMEOUT_S = 60  # a request unanswered this long is an error (both drivers)
 
 
 # --- the app under gunicorn --------------------------------------------------------------------------------------
@@ -211,210 +216,31 @@ def _build(overrides: dict, params: dict, proposals: int, backend: str) -> dict:
                      "proposals": proposals}}
 
 
-# --- the load generator (a child process: locust monkey-patches with gevent on import) ---------------------------
+# --- what a client sends (both drivers: bench/load_wrk.py, bench/load_locust.py) ----------------------------------
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 TICKED = re.compile(r'<input[^>]*name="attended" value="(\d+)"[^>]*?( checked)?>')
 BROWSE_QUERIES = ["", "?type=workplace_visit", "?sort=soonest", "?q=talk", "?page=3", "?year=9", "?within=10"]
 
 
-def _drive(config: dict) -> dict:
-    """Run the phases against config["host"]; returns raw timings per phase and page."""
-    import gevent
-    import pyotp
-    from locust import FastHttpUser, task
-    from locust.contrib.fasthttp import FastHttpSession
-    from locust.env import Environment
+def csrf_of(text: str) -> str:
+    found = CSRF.search(text or "")
+    if not found:
+        raise RuntimeError("no csrf_token in the page")
+    return found.group(1) or found.group(2)
 
-    state = {"phase": "signing in", "signed_in": 0, "records": {}, "failures": {}, "count": 0}
-    proposals = list(config["proposals"])
-    area_id = config["area_id"]
 
-    def on_request(request_type, name, response_time, response_length, exception, **kwargs):
-        phase = state["phase"]
-        state["records"].setdefault(phase, {}).setdefault(name, []).append(response_time)
-        state["count"] += 1
-        if exception is not None:
-            failures = state["failures"].setdefault(phase, {})
-            failures[name] = failures.get(name, 0) + 1
-            if failures[name] <= 3:
-                print(f"  failure in {phase}: {name}: {exception}", file=sys.stderr)
-
-    def csrf_of(text: str) -> str:
-        found = CSRF.search(text or "")
-        if not found:
-            raise RuntimeError("no csrf_token in the page")
-        return found.group(1) or found.group(2)
-
-    def expect(session, method: str, url: str, name: str, status: int, **kwargs):
-        with session.request(method, url, name=name, allow_redirects=False, catch_response=True, **kwargs) as r:
-            if r.status_code != status:
-                where = r.headers.get("Location", "") if r.headers else ""
-                r.failure(f"HTTP {r.status_code}, expected {status} {where}")
-            else:
-                r.success()
-            return r
-
-    class Client(FastHttpUser):
-        host = config["host"]
-        network_timeout = 60.0
-        connection_timeout = 10.0
-        number = 0
-
-        def on_start(self):
-            Client.number += 1
-            self.n = Client.number - 1
-            self.lead_account = config["leads"][self.n]
-            self.coordinator_account = config["coordinators"][self.n]
-            self.lead = self.client
-            self.coordinator = FastHttpSession(base_url=self.host, request_event=self.environment.events.request,
-                                               user=self, network_timeout=60.0, connection_timeout=10.0)
-            self.attendance: dict[int, list[str]] = {}
-            self._sign_in(self.lead, self.lead_account["email"], None)
-            self._sign_in(self.coordinator, self.coordinator_account["email"], self.coordinator_account["secret"])
-            self.lead_token = csrf_of(self.lead.get("/browse/offers", name="warm-up").text)
-            self.coordinator_token = csrf_of(self.coordinator.get("/matches", name="warm-up").text)
-            state["signed_in"] += 1
-
-        def _sign_in(self, session, email: str, secret: str | None):
-            token = csrf_of(session.get("/login", name="GET /login").text)
-            response = expect(session, "POST", "/login", SIGN_IN, 302,
-                              data={"csrf_token": token, "email": email, "password": config["password"]})
-            if secret:
-                token = csrf_of(session.get("/login/two-step", name="GET /login/two-step").text)
-                response = expect(session, "POST", "/login/two-step", "POST /login/two-step", 302,
-                                  data={"csrf_token": token, "code": pyotp.TOTP(secret).now()})
-            if response.status_code != 302:
-                raise RuntimeError(f"{email} could not sign in")
-
-        # One page each; `state["phase"]` says which (the mix draws them by weight).
-        def browse(self):
-            query = BROWSE_QUERIES[int(time.monotonic() * 1000) % len(BROWSE_QUERIES)]
-            expect(self.lead, "GET", "/browse/offers" + query, "GET /browse/offers", 200)
-
-        def progress(self):
-            expect(self.lead, "GET", "/progress", "GET /progress", 200)
-
-        def _match(self) -> int | None:
-            matches = self.lead_account["matches"]
-            return matches[int(time.monotonic() * 1000) % len(matches)] if matches else None
-
-        def attendance_form(self):
-            match_id = self._match()
-            if match_id is None:
-                return None
-            response = expect(self.lead, "GET", f"/matches/{match_id}/attendance", "GET /matches/<id>/attendance",
-                              200)
-            if response.status_code == 200:
-                self.attendance[match_id] = [value for value, checked in TICKED.findall(response.text) if checked]
-            return match_id
-
-        def attendance_post(self, match_id: int | None = None):
-            match_id = match_id or self._match()
-            if match_id is None:
-                return
-            if match_id not in self.attendance:
-                self.attendance_form()
-            ticked = list(self.attendance.get(match_id, []))
-            self.toggle = not getattr(self, "toggle", False)
-            if self.toggle and len(ticked) > 1:  # a correction: every other time one pupil fewer than the form had
-                ticked.pop()
-            data = [("csrf_token", self.lead_token), ("purpose_shared", "y"), ("learning_outcomes", "y"),
-                    ("two_way", "y"), ("time_to_reflect", "y"), ("reflections", "Went well.")]
-            data += [("attended", value) for value in ticked]
-            expect(self.lead, "POST", f"/matches/{match_id}/attendance", "POST /matches/<id>/attendance", 302,
-                   data=urlencode(data), headers={"Content-Type": "application/x-www-form-urlencoded"})
-
-        def queue(self):
-            expect(self.coordinator, "GET", "/matches" + ("?page=2" if self.n % 3 == 0 else ""), "GET /matches",
-                   200)
-
-        def approve(self):
-            match_id = proposals.pop() if proposals else config["proposals"][self.n]
-            expect(self.coordinator, "POST", f"/matches/{match_id}/approve", "POST /matches/<id>/approve", 302,
-                   data={"csrf_token": self.coordinator_token})
-
-        def overview(self):
-            expect(self.coordinator, "GET", f"/progress/areas/{area_id}", "GET /progress/areas/<id>", 200)
-
-        def bare(self):
-            expect(self.lead, "GET", "/healthz", BARE, 200)
-
-        @task
-        def step(self):
-            phase = state["phase"]
-            if phase == "signing in" or phase == "done":
-                gevent.sleep(0.05)
-            elif phase == "bare":
-                self.bare()
-            elif phase == "mix":
-                self.mix()
-                if config["think"]:  # a person reading the page before the next click
-                    gevent.sleep(config["think"] * (0.5 + (time.monotonic() * 1000 % 1000) / 1000))
-            else:
-                SOLO[phase](self)
-
-        def mix(self):
-            """A careers lead (10 of the 16 clients) or a coordinator (6); one page per call."""
-            self.turn = getattr(self, "turn", self.n) + 1
-            if self.n < LEADS_IN_MIX:  # browse 4, own dashboard 3, record attendance (form and post) 1
-                pick = self.turn % 8
-                if pick < 4:
-                    self.browse()
-                elif pick < 7:
-                    self.progress()
-                else:
-                    match_id = self.attendance_form()
-                    if match_id is not None:
-                        self.attendance_post(match_id)
-            else:  # the queue 4, approve 1, the area's overview 1
-                pick = self.turn % 6
-                if pick < 4:
-                    self.queue()
-                elif pick < 5:
-                    self.approve()
-                else:
-                    self.overview()
-
-    SOLO = {"GET /browse/offers": Client.browse, "GET /progress": Client.progress,
-            "GET /matches/<id>/attendance": Client.attendance_form,
-            "POST /matches/<id>/attendance": Client.attendance_post, "GET /matches": Client.queue,
-            "POST /matches/<id>/approve": Client.approve, "GET /progress/areas/<id>": Client.overview}
-
-    env = Environment(user_classes=[Client], events=None)
-    env.events.request.add_listener(on_request)
-
-    def on_user_error(user_instance, exception, tb, **kwargs):  # an exception in a client's own code: an error too
-        on_request("", "client error", 0.0, 0, exception)
-
-    env.events.user_error.add_listener(on_user_error)
-    runner = env.create_local_runner()
-    runner.start(CLIENTS, spawn_rate=CLIENTS)
-    deadline = time.monotonic() + 180
-    while state["signed_in"] < CLIENTS:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {state['signed_in']} of {CLIENTS} clients signed in")
-        gevent.sleep(0.1)
-    durations = {}
-    plan = [("bare", config["bare"])] + [("mix", config["mix"])] + [(label, config["solo"]) for label, _ in PAGES]
-    for phase, seconds in plan:
-        gevent.sleep(0.5)  # let the last phase's requests finish under their own name
-        state["phase"] = phase
-        state["count"] = 0
-        started = time.monotonic()
-        while time.monotonic() - started < seconds and state["count"] < config["max_requests"]:
-            gevent.sleep(0.05)
-        durations[phase] = time.monotonic() - started
-        state["phase"] = "done"
-    gevent.sleep(0.5)
-    runner.quit()
-    return {"records": state["records"], "failures": state["failures"], "durations": durations}
+def attendance_body(token: str, ticked: list[str]) -> str:
+    """The attendance form's POST: the register's reflection ticks and the pupils ticked as attended."""
+    data = [("csrf_token", token), ("purpose_shared", "y"), ("learning_outcomes", "y"), ("two_way", "y"),
+            ("time_to_reflect", "y"), ("reflections", "Went well.")]
+    return urlencode(data + [("attended", value) for value in ticked])
 
 
 # --- one backend -------------------------------------------------------------------------------------------------
 
 def _run(backend: str, url: str, schema: str | None, build_overrides: dict, size: str, workers: int,
-         think: float) -> dict:
+         think: float, driver: str) -> dict:
     params = QUICK if size == "quick" else DEFAULT
     started = time.perf_counter()
     config = _build(build_overrides, params, PROPOSALS[size], backend)
@@ -423,25 +249,35 @@ def _run(backend: str, url: str, schema: str | None, build_overrides: dict, size
         server = Server(url, schema, workers, Path(folder) / "gunicorn.log")
         try:
             config.update(PHASES[size], host=server.host, think=think)
-            config_file = Path(folder) / "config.json"
-            result_file = Path(folder) / "result.json"
-            config_file.write_text(json.dumps(config))
-            subprocess.run([sys.executable, "-m", "bench.load", "--drive", str(config_file), str(result_file)],
-                           cwd=REPO, check=True)
-            result = json.loads(result_file.read_text())
+            if driver == "wrk":
+                from bench import load_wrk
+
+                result = load_wrk.drive(config)
+            else:
+                config_file = Path(folder) / "config.json"
+                result_file = Path(folder) / "result.json"
+                config_file.write_text(json.dumps(config))
+                before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+                subprocess.run([sys.executable, "-m", "bench.load", "--drive", str(config_file), str(result_file)],
+                               cwd=REPO, check=True)
+                after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
+                used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                print(f"load generator: locust, {used:.1f} s of CPU in {wall:.0f} s ({used / wall:.0%} of a core, "
+                      f"signing in included)")
+                result = json.loads(result_file.read_text())
         finally:
             server.stop()
-    result.update(backend=backend, built_s=built, size=config["size"], workers=workers, think=think)
+    result.update(backend=backend, built_s=built, size=config["size"], workers=workers, think=think, driver=driver)
     return result
 
 
-def _sqlite(size: str, workers: int, think: float) -> dict:
+def _sqlite(size: str, workers: int, think: float, driver: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="encounters-load-db-") as folder:
         url = f"sqlite:///{Path(folder) / 'load.db'}"
-        return _run("sqlite", url, None, {"SQLALCHEMY_DATABASE_URI": url}, size, workers, think)
+        return _run("sqlite", url, None, {"SQLALCHEMY_DATABASE_URI": url}, size, workers, think, driver)
 
 
-def _postgres(url: str, size: str, workers: int, think: float) -> dict:
+def _postgres(url: str, size: str, workers: int, think: float, driver: str) -> dict:
     schema = f"enc_load_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(url)
     with admin.begin() as conn:
@@ -449,7 +285,7 @@ def _postgres(url: str, size: str, workers: int, think: float) -> dict:
     try:
         options = {"pool_pre_ping": True, "connect_args": {"options": f"-csearch_path={schema}"}}
         return _run("postgresql", url, schema, {"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": options},
-                    size, workers, think)
+                    size, workers, think, driver)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -524,10 +360,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="gunicorn workers (default: one per core)")
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean seconds each client waits between pages in the mix (default 0: no pause)")
+    parser.add_argument("--driver", choices=("wrk", "locust"), default="wrk" if shutil.which("wrk") else "locust",
+                        help="the load generator (default: wrk when it is on PATH, else locust)")
     parser.add_argument("--drive", nargs=2, help=argparse.SUPPRESS)  # the child process that runs locust
     args = parser.parse_args(argv)
+    if args.driver == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not on PATH (Debian: apt-get install wrk); --driver locust works without it")
     if args.drive:
-        result = _drive(json.loads(Path(args.drive[0]).read_text()))
+        from bench import load_locust
+
+        result = load_locust.drive(json.loads(Path(args.drive[0]).read_text()))
         Path(args.drive[1]).write_text(json.dumps(result))
         return 0
     quick = args.quick or os.environ.get("BENCH_QUICK", "").lower() in {"1", "true", "yes"}
@@ -536,9 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.browse import _pg_url
 
     url = None if args.sqlite_only else _pg_url()
-    results = [_sqlite(size, args.workers, args.think)]
+    results = [_sqlite(size, args.workers, args.think, args.driver)]
     if url:
-        results.append(_postgres(url, size, args.workers, args.think))
+        results.append(_postgres(url, size, args.workers, args.think, args.driver))
     else:
         print("PostgreSQL not reachable on 127.0.0.1:5432 (or --sqlite-only): SQLite only.")
     verdicts = [_report(result) for result in results]
