@@ -18,6 +18,9 @@ See docs/matching.md.
 import math
 import time
 from dataclasses import dataclass
+from datetime import date
+from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -44,6 +47,7 @@ MILES_PER_DEGREE = EARTH_RADIUS_MILES * math.pi / 180  # along a meridian: the l
 CHUNK = 1_500_000  # candidate pairs checked at a time (bounds memory on a national run)
 VIRTUAL_CODE = DELIVERIES.index(VIRTUAL)
 YEARS = 15  # Reception to Year 14, as portal.models.year_groups
+FUNNEL = ("of_type", "delivered", "in_reach", "in_years", "in_dates", "with_room", "with_school_room", "worth_it")
 
 
 def unit_vectors(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
@@ -62,13 +66,12 @@ def chord_miles(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(square) / 2))
 
 
-def _pair_miles(r_unit: np.ndarray, rows: np.ndarray, repeats: np.ndarray, o_unit: np.ndarray,
-                o: np.ndarray) -> np.ndarray:
-    """chord_miles between each row's request (repeated `repeats` times) and offers `o`, without building the
-    (3, n) copies: the same arithmetic in the same order, so the same miles to the last bit."""
+def _pair_miles(r_unit: np.ndarray, r: np.ndarray, o_unit: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """chord_miles between requests `r` and offers `o`, without building the (3, n) copies: the same arithmetic
+    in the same order, so the same miles to the last bit."""
     square = np.zeros(len(o))
     for axis in range(3):
-        step = np.repeat(r_unit[axis][rows], repeats)
+        step = r_unit[axis][r]
         step -= o_unit[axis][o]
         step *= step
         square += step
@@ -139,9 +142,39 @@ class _Arrays:
 
 
 def _unique_ids(items, what: str) -> None:
-    ids = [item.id for item in items]
+    ids = list(map(_ID, items))
     if len(set(ids)) != len(ids):
         raise InstanceError(f"duplicate {what} ids")
+
+
+_ID = attrgetter("id")
+_REQUEST_COLUMNS = attrgetter("school_id", "area_id", "year_mask", "pupils", "held", "starts_on", "ends_on",
+                              "created_on", "max_travel_miles", "keep_together", "wanted_types", "deliveries",
+                              "sectors")
+_OFFER_COLUMNS = attrgetter("provider_id", "area_id", "type", "sector", "delivery", "capacity", "allocated", "unit",
+                            "per_session", "year_mask", "starts_on", "ends_on", "latitude", "longitude",
+                            "max_travel_miles", "open_to_all_areas", "per_school_cap")
+
+
+def _columns(items: list, get: attrgetter, width: int) -> list[tuple]:
+    """The fields `get` reads, as one tuple per field (in `items` order)."""
+    return list(zip(*map(get, items), strict=True)) if items else [()] * width
+
+
+def _check_offers(offers: list) -> None:
+    for o in offers:
+        if o.delivery not in DELIVERIES or o.unit not in UNITS:
+            raise InstanceError(f"offer {o.id}: unknown delivery {o.delivery!r} or unit {o.unit!r}")
+        if o.capacity < 0 or o.allocated < 0 or o.per_session < 1:
+            raise InstanceError(f"offer {o.id}: capacity, allocated and per_session cannot be negative")
+
+
+def _check_requests(requests: list, school_index: dict) -> None:
+    for r in requests:
+        if r.school_id not in school_index:
+            raise InstanceError(f"request {r.id}: school {r.school_id} is not in the instance")
+        if set(r.deliveries) - set(DELIVERIES):
+            raise InstanceError(f"request {r.id}: unknown delivery in {r.deliveries!r}")
 
 
 def _arrays(instance: Instance) -> _Arrays:
@@ -150,62 +183,81 @@ def _arrays(instance: Instance) -> _Arrays:
         raise InstanceError(f"unknown need basis {instance.need_basis!r}")
     for group, what in ((instance.offers, "offer"), (instance.requests, "request"), (instance.schools, "school")):
         _unique_ids(group, what)
-    schools = sorted(instance.schools, key=lambda s: s.id)
+    schools = sorted(instance.schools, key=_ID)
     school_index = {s.id: i for i, s in enumerate(schools)}
-    offers = sorted(instance.offers, key=lambda o: o.id)
-    requests = sorted((r for r in instance.requests if r.needed > 0), key=lambda r: r.id)
-    for o in offers:
-        if o.delivery not in DELIVERIES or o.unit not in UNITS:
-            raise InstanceError(f"offer {o.id}: unknown delivery {o.delivery!r} or unit {o.unit!r}")
-        if o.capacity < 0 or o.allocated < 0 or o.per_session < 1:
-            raise InstanceError(f"offer {o.id}: capacity, allocated and per_session cannot be negative")
-    for r in requests:
-        if r.school_id not in school_index:
-            raise InstanceError(f"request {r.id}: school {r.school_id} is not in the instance")
-        if set(r.deliveries) - set(DELIVERIES):
-            raise InstanceError(f"request {r.id}: unknown delivery in {r.deliveries!r}")
+    offers = sorted(instance.offers, key=_ID)
+    requests = sorted((r for r in instance.requests if r.pupils > r.held), key=_ID)  # needed > 0
+    (o_provider_id, o_area_id, o_type_code, o_sector_code, o_delivery_code, o_capacity, o_allocated, o_unit,
+     o_per_session, o_year_mask, o_starts, o_ends, o_latitude, o_longitude, o_max_miles, o_open,
+     o_cap) = _columns(offers, _OFFER_COLUMNS, 17)
+    (r_school_id, r_area_id, r_year_mask, r_pupils, r_held, r_starts, r_ends, r_created, r_max_miles, r_keep,
+     r_wanted_codes, r_deliveries, r_sector_codes) = _columns(requests, _REQUEST_COLUMNS, 13)
+    # The rules at once, and rule by rule (for the message) only when one is broken.
+    try:
+        offers_ok = not offers or (set(o_delivery_code) <= set(DELIVERIES) and set(o_unit) <= set(UNITS)
+                                   and min(o_capacity) >= 0 and min(o_allocated) >= 0 and min(o_per_session) >= 1)
+    except TypeError:
+        offers_ok = False
+    if not offers_ok:
+        _check_offers(offers)
+    if not set(r_school_id) <= school_index.keys() or not set(chain.from_iterable(r_deliveries)) <= set(DELIVERIES):
+        _check_requests(requests, school_index)
 
-    type_codes = sorted({o.type for o in offers} | {t for r in requests for t in r.wanted_types})
-    sector_codes = sorted({o.sector for o in offers} | {s for r in requests for s in r.sectors})
+    type_codes = sorted(set(o_type_code) | set(chain.from_iterable(r_wanted_codes)))
+    sector_codes = sorted(set(o_sector_code) | set(chain.from_iterable(r_sector_codes)))
     t_index = {c: i for i, c in enumerate(type_codes)}
     s_index = {c: i for i, c in enumerate(sector_codes)}
-    area_ids = sorted({o.area_id for o in offers} | {r.area_id for r in requests})
+    area_ids = sorted(set(o_area_id) | set(r_area_id))
     a_index = {a: i for i, a in enumerate(area_ids)}
-    provider_ids = sorted({o.provider_id for o in offers})
+    provider_ids = sorted(set(o_provider_id))
     p_index = {p: i for i, p in enumerate(provider_ids)}
+    d_index = {d: i for i, d in enumerate(DELIVERIES)}
     n_r, n_o, n_t, n_s = len(requests), len(offers), len(type_codes), len(sector_codes)
 
-    def column(items, get, dtype):
-        return np.fromiter(map(get, items), dtype=dtype, count=len(items))
+    def ints(values, index=None) -> np.ndarray:
+        return np.fromiter(values if index is None else map(index.__getitem__, values), dtype=np.int64,
+                           count=len(values))
+
+    def days(values) -> np.ndarray:
+        return np.fromiter(map(date.toordinal, values), dtype=np.int64, count=len(values))
+
+    def limits(values) -> np.ndarray:
+        return np.array([inf if v is None else v for v in values], dtype=np.float64).reshape(-1)
+
+    def place(latitudes, longitudes) -> tuple[np.ndarray, np.ndarray]:
+        lat = [nan if la is None or lo is None else la for la, lo in zip(latitudes, longitudes, strict=True)]
+        lon = [nan if la is None or lo is None else lo for la, lo in zip(latitudes, longitudes, strict=True)]
+        return np.array(lat, dtype=np.float64).reshape(-1), np.array(lon, dtype=np.float64).reshape(-1)
 
     inf = float("inf")
     nan = float("nan")
-    s_lat = column(schools, lambda s: nan if s.latitude is None or s.longitude is None else s.latitude, np.float64)
-    s_lon = column(schools, lambda s: nan if s.latitude is None or s.longitude is None else s.longitude, np.float64)
+    s_lat, s_lon = place([s.latitude for s in schools], [s.longitude for s in schools])
     s_pupils = np.zeros((len(schools), YEARS), dtype=np.int64)
     s_below = np.zeros_like(s_pupils)
     s_risk = np.zeros_like(s_pupils)
-    for i, s in enumerate(schools):
-        for y in s.years:
-            if 0 <= y.year < YEARS:
-                s_pupils[i, y.year] += max(0, y.pupils)
-                s_below[i, y.year] += max(0, y.below_target)
-                s_risk[i, y.year] += max(0, y.at_risk)
+    year_rows = [s.years for s in schools]
+    figures = list(chain.from_iterable(year_rows))
+    if figures:
+        y_school = np.repeat(np.arange(len(schools)), [len(y) for y in year_rows])
+        y_year, y_pupils, y_below, y_risk = (np.array(c, dtype=np.int64) for c in _columns(
+            figures, attrgetter("year", "pupils", "below_target", "at_risk"), 4))
+        ok = (y_year >= 0) & (y_year < YEARS)
+        at = (y_school[ok], y_year[ok])
+        np.add.at(s_pupils, at, np.maximum(0, y_pupils[ok]))
+        np.add.at(s_below, at, np.maximum(0, y_below[ok]))
+        np.add.at(s_risk, at, np.maximum(0, y_risk[ok]))
 
-    r_school = column(requests, lambda r: school_index[r.school_id], np.int64)
-    d_index = {d: i for i, d in enumerate(DELIVERIES)}
+    r_school = ints(r_school_id, school_index)
 
-    def flags(width: int, codes, index) -> np.ndarray:
+    def flags(width: int, codes: tuple, index: dict) -> np.ndarray:
         matrix = np.zeros((n_r, width), dtype=bool)
-        rows = [i for i, r in enumerate(requests) for _ in codes(r)]
-        cols = [index[c] for r in requests for c in codes(r)]
-        matrix[rows, cols] = True
+        matrix[np.repeat(np.arange(n_r), [len(c) for c in codes]), ints(list(chain.from_iterable(codes)), index)] = True
         return matrix
 
-    r_wanted = flags(n_t, lambda r: r.wanted_types, t_index)
-    r_accepts = flags(len(DELIVERIES), lambda r: r.deliveries, d_index)
-    r_sectors = flags(max(n_s, 1), lambda r: r.sectors, s_index)
-    r_years = column(requests, lambda r: r.year_mask, np.int64)
+    r_wanted = flags(n_t, r_wanted_codes, t_index)
+    r_accepts = flags(len(DELIVERIES), r_deliveries, d_index)
+    r_sectors = flags(max(n_s, 1), r_sector_codes, s_index)
+    r_years = ints(r_year_mask)
     bits = ((r_years[:, None] >> np.arange(YEARS)) & 1).astype(bool)
     pupils = (s_pupils[r_school] * bits).sum(axis=1)
     known = pupils > 0
@@ -213,24 +265,23 @@ def _arrays(instance: Instance) -> _Arrays:
     r_below = np.where(known, np.minimum(1.0, (s_below[r_school] * bits).sum(axis=1) / safe), nan)
     r_risk = np.where(known, np.minimum(1.0, (s_risk[r_school] * bits).sum(axis=1) / safe), nan)
     today = instance.today.toordinal()
-    r_waited = np.maximum(0, today - column(requests, lambda r: r.created_on.toordinal(), np.int64))
+    r_waited = np.maximum(0, today - days(r_created))
     need_share = np.where(known, r_below, w.unknown_need_share)
     risk_share = np.where(known, np.minimum(1.0, r_risk / w.at_risk_full_share), w.unknown_need_share)
     r_points = (points(w.need * need_share) + points(w.at_risk * risk_share)
                 + points(w.waiting * np.minimum(r_waited, w.waiting_cap_days) / w.waiting_cap_days))
 
-    def per_school_cap(o) -> int:
-        if o.per_school_cap is not None:
-            return max(0, o.per_school_cap)
-        if o.unit == UNIT_PUPILS:
-            return w.per_school_sessions * o.per_session
-        return max(1, math.floor(w.per_school_share * o.capacity))
+    def per_school_cap(cap, unit, per_session, capacity) -> int:
+        if cap is not None:
+            return max(0, cap)
+        if unit == UNIT_PUPILS:
+            return w.per_school_sessions * per_session
+        return max(1, math.floor(w.per_school_share * capacity))
 
-    o_provider = column(offers, lambda o: p_index[o.provider_id], np.int64)
-    o_lat = column(offers, lambda o: nan if o.latitude is None or o.longitude is None else o.latitude, np.float64)
-    o_lon = column(offers, lambda o: nan if o.latitude is None or o.longitude is None else o.longitude, np.float64)
-    o_allocated = column(offers, lambda o: o.allocated, np.int64)
-    p_load = np.bincount(o_provider, weights=o_allocated, minlength=len(provider_ids)).astype(np.int64)
+    o_provider = ints(o_provider_id, p_index)
+    o_lat, o_lon = place(o_latitude, o_longitude)
+    o_allocated_ = ints(o_allocated)
+    p_load = np.bincount(o_provider, weights=o_allocated_, minlength=len(provider_ids)).astype(np.int64)
 
     n_p = len(provider_ids)
     history = {}
@@ -248,28 +299,25 @@ def _arrays(instance: Instance) -> _Arrays:
     return _Arrays(
         instance=instance, weights=w, today=today, requests=requests, offers=offers,
         type_codes=type_codes, sector_codes=sector_codes,
-        r_school=r_school, r_area=column(requests, lambda r: a_index[r.area_id], np.int64),
+        r_school=r_school, r_area=ints(r_area_id, a_index),
         r_wanted=r_wanted, r_accepts=r_accepts, r_sectors=r_sectors, r_any_sector=~r_sectors.any(axis=1),
-        r_years=r_years,
-        r_start=column(requests, lambda r: r.starts_on.toordinal(), np.int64),
-        r_end=column(requests, lambda r: r.ends_on.toordinal(), np.int64),
-        r_needed=column(requests, lambda r: r.needed, np.int64),
-        r_limit=column(requests, lambda r: inf if r.max_travel_miles is None else r.max_travel_miles, np.float64),
+        r_years=r_years, r_start=days(r_starts), r_end=days(r_ends),
+        r_needed=ints(r_pupils) - ints(r_held),
+        r_limit=limits(r_max_miles),
         r_lat=s_lat[r_school], r_lon=s_lon[r_school],
         r_unit=np.ascontiguousarray(unit_vectors(s_lat, s_lon)[:, r_school]),
-        r_keep=column(requests, lambda r: r.keep_together, bool),
+        r_keep=np.fromiter(r_keep, dtype=bool, count=n_r),
         r_points=r_points, r_below=r_below, r_risk=r_risk, r_waited=r_waited,
-        o_provider=o_provider, o_area=column(offers, lambda o: a_index[o.area_id], np.int64),
-        o_open=column(offers, lambda o: o.open_to_all_areas, bool),
-        o_type=column(offers, lambda o: t_index[o.type], np.int64),
-        o_sector=column(offers, lambda o: s_index[o.sector], np.int64),
-        o_delivery=column(offers, lambda o: DELIVERIES.index(o.delivery), np.int64),
-        o_years=column(offers, lambda o: o.year_mask, np.int64),
-        o_start=column(offers, lambda o: o.starts_on.toordinal(), np.int64),
-        o_end=column(offers, lambda o: o.ends_on.toordinal(), np.int64),
-        o_left=column(offers, lambda o: o.left, np.int64),
-        o_school_cap=column(offers, per_school_cap, np.int64),
-        o_limit=column(offers, lambda o: inf if o.max_travel_miles is None else o.max_travel_miles, np.float64),
+        o_provider=o_provider, o_area=ints(o_area_id, a_index),
+        o_open=np.fromiter(o_open, dtype=bool, count=n_o),
+        o_type=ints(o_type_code, t_index),
+        o_sector=ints(o_sector_code, s_index),
+        o_delivery=ints(o_delivery_code, d_index),
+        o_years=ints(o_year_mask), o_start=days(o_starts), o_end=days(o_ends),
+        o_left=np.maximum(0, ints(o_capacity) - o_allocated_),
+        o_school_cap=np.fromiter(map(per_school_cap, o_cap, o_unit, o_per_session, o_capacity), dtype=np.int64,
+                                 count=n_o),
+        o_limit=limits(o_max_miles),
         o_lat=o_lat, o_lon=o_lon,
         o_unit=unit_vectors(o_lat, o_lon), p_load=p_load, n_areas=len(area_ids), n_providers=n_p,
         history_keys=np.array(sorted(history), dtype=np.int64),
@@ -291,7 +339,9 @@ def _lookup(keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray) 
 
 @dataclass
 class _Pairs:
-    """Feasible pairs with positive value, sorted by (request, offer), and each request's funnel counts."""
+    """Feasible pairs with positive value, sorted by (request, offer), and each request's funnel counts (the
+    offers left after each hard rule in turn; in_reach and in_years are exact only where in_dates is 0, since
+    the reasons only ask which count is the first zero)."""
 
     r: np.ndarray
     o: np.ndarray
@@ -348,39 +398,54 @@ def _pairs(a: _Arrays) -> _Pairs:
     counts = hi - lo
     order = order.astype(np.int32)
 
-    in_reach = np.zeros(n_r, dtype=np.int64)
-    in_years = np.zeros(n_r, dtype=np.int64)
-    kept_r, kept_o, kept_miles = [], [], []
-    for person in (True, False):  # in-person rows need distances; virtual rows none
-        rows_all = np.flatnonzero((row_d != VIRTUAL_CODE) == person)
+    is_person = row_d != VIRTUAL_CODE
+    # The integer rules per offer in the sorted order (and per request) in narrow types, so the checks below
+    # read them in runs: years, and dates as max(starts) <= min(ends) >= today split by side (each side's dates
+    # valid and not past — an offer's end is -1 otherwise — and each side starting before the other ends).
+    masks = np.concatenate([a.o_years, a.r_years])
+    narrow = np.int16 if not len(masks) or (masks.min() >= 0 and masks.max() < 2 ** 15) else np.int64  # 15 years
+    s_years = a.o_years[order].astype(narrow)
+    s_start = a.o_start[order].astype(np.int32)  # day ordinals fit
+    s_end = np.where((a.o_end >= a.today) & (a.o_start <= a.o_end), a.o_end, -1)[order].astype(np.int32)
+    r_years, r_start, r_end = a.r_years.astype(narrow), a.r_start.astype(np.int32), a.r_end.astype(np.int32)
+    r_live = (a.r_end >= a.today) & (a.r_start <= a.r_end)
+
+    def chunks(rows_all: np.ndarray):
+        """Rows in runs of about CHUNK candidate pairs: the rows, their counts, and the candidates' positions in
+        `order`."""
         cumulative = np.cumsum(counts[rows_all])
         cuts = np.searchsorted(cumulative, np.arange(CHUNK, int(cumulative[-1]) if len(cumulative) else 0, CHUNK))
         for rows in np.split(rows_all, cuts):
             c = counts[rows]
             total = int(c.sum())
-            if not total:
-                continue
-            pos = np.arange(total) - np.repeat(np.cumsum(c) - c - lo[rows], c)
-            r, o = np.repeat(row_r[rows], c), order[pos]
-            del pos
+            if total:
+                yield rows, c, np.arange(total) - np.repeat(np.cumsum(c) - c - lo[rows], c)
+
+    def within(r: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """In-person pairs: their miles, and which are within both sides' distances."""
+        miles = _pair_miles(a.r_unit, r, a.o_unit, o)
+        return miles, np.where(np.isnan(miles), np.isinf(a.r_limit[r]) & np.isinf(a.o_limit[o]),
+                               (miles <= a.r_limit[r]) & (miles <= a.o_limit[o]))
+
+    # Every hard rule at once, the integer ones first, so miles are worked out only for the candidates that
+    # pass them.
+    kept_r, kept_o, kept_miles = [], [], []
+    for person in (True, False):  # in-person rows need distances; virtual rows none
+        for rows, c, pos in chunks(np.flatnonzero((is_person == person) & r_live[row_r])):
+            rr = row_r[rows]
+            ok = (np.repeat(r_years[rr], c) & s_years[pos]) != 0
+            ok &= np.repeat(r_start[rr], c) <= s_end[pos]
+            ok &= s_start[pos] <= np.repeat(r_end[rr], c)
+            at = np.flatnonzero(ok)
+            r, o = np.repeat(rr, c)[at], order[pos[at]]
             if person:
-                miles = _pair_miles(a.r_unit, row_r[rows], c, a.o_unit, o)
-                ok = np.where(np.isnan(miles), np.isinf(a.r_limit[r]) & np.isinf(a.o_limit[o]),
-                              (miles <= a.r_limit[r]) & (miles <= a.o_limit[o]))
+                miles, ok = within(r, o)
                 r, o, miles = r[ok], o[ok], miles[ok]
-                in_reach += np.bincount(r, minlength=n_r)
             else:
-                in_reach += np.bincount(row_r[rows], weights=c, minlength=n_r).astype(np.int64)
-            ok = (a.r_years[r] & a.o_years[o]) != 0
-            r, o = r[ok], o[ok]
-            if person:
-                miles = miles[ok]
-            in_years += np.bincount(r, minlength=n_r)
-            end = np.minimum(a.r_end[r], a.o_end[o])
-            ok = (np.maximum(a.r_start[r], a.o_start[o]) <= end) & (end >= a.today)
-            kept_r.append(r[ok])
-            kept_o.append(o[ok])
-            kept_miles.append(miles[ok] if person else np.full(int(ok.sum()), np.nan))
+                miles = np.full(len(r), np.nan)
+            kept_r.append(r)
+            kept_o.append(o)
+            kept_miles.append(miles)
 
     r = np.concatenate(kept_r) if kept_r else np.zeros(0, dtype=np.int32)
     o = np.concatenate(kept_o) if kept_o else np.zeros(0, dtype=np.int32)
@@ -388,6 +453,21 @@ def _pairs(a: _Arrays) -> _Pairs:
     sort = np.argsort(r.astype(np.int64) * max(n_o, 1) + o)  # by (request, offer); each pair once
     r, o, miles = r[sort].astype(np.int64), o[sort].astype(np.int64), miles[sort]
     in_dates = np.bincount(r, minlength=n_r)
+
+    # The reasons name the first rule that leaves a request nothing, so the counts before the dates matter only
+    # where no pair is left: counted rule by rule (reach, then years) for those requests alone. Elsewhere they
+    # stand at in_dates, a lower bound that is never zero.
+    in_reach, in_years = in_dates.copy(), in_dates.copy()
+    bare = in_dates == 0
+    in_reach[bare] = in_years[bare] = 0
+    for rows, c, pos in chunks(np.flatnonzero(bare[row_r])):
+        r_, o_ = np.repeat(row_r[rows], c), order[pos]
+        ok = np.repeat(~is_person[rows], c)  # virtual: every offer is in reach
+        person = ~ok
+        ok[person] = within(r_[person], o_[person])[1]
+        r_, o_ = r_[ok], o_[ok]
+        in_reach += np.bincount(r_, minlength=n_r)
+        in_years += np.bincount(r_[(a.r_years[r_] & a.o_years[o_]) != 0], minlength=n_r)
 
     room = a.o_left[o] > 0
     with_room = np.bincount(r[room], minlength=n_r)
@@ -407,9 +487,8 @@ def _pairs(a: _Arrays) -> _Pairs:
              + a.r_points[r] - points(w.repeat * np.minimum(repeat, w.repeat_cap)))
     good = value > 0
     worth_it = np.bincount(r[good], minlength=n_r)
-    funnel = {"of_type": of_type, "delivered": delivered, "in_reach": in_reach, "in_years": in_years,
-              "in_dates": in_dates, "with_room": with_room, "with_school_room": with_school_room,
-              "worth_it": worth_it}
+    funnel = dict(zip(FUNNEL, (of_type, delivered, in_reach, in_years, in_dates, with_room, with_school_room,
+                               worth_it), strict=True))
     return _Pairs(r=r[good], o=o[good], miles=miles[good], value=value[good], school_cap=school_cap[good],
                   sector_fit=sector_fit[good], repeat=repeat[good], funnel=funnel)
 
@@ -451,6 +530,7 @@ class _Layout:
     group_offer: np.ndarray
     group_cap: np.ndarray
     n_nodes_base: int
+    grouped: np.ndarray  # the pairs with a (school, offer) node
 
 
 def _layout(a: _Arrays, p: _Pairs) -> _Layout:
@@ -460,11 +540,12 @@ def _layout(a: _Arrays, p: _Pairs) -> _Layout:
     n_r, n_o = len(a.r_needed), len(a.o_left)
     offer_node = 2 + n_r + p.o
     key = a.r_school[p.r] * n_o + p.o
-    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    unique, inverse = np.unique(key, return_inverse=True)
     inverse = inverse.reshape(-1)
     reach = np.bincount(inverse, weights=np.minimum(np.minimum(a.r_needed[p.r], a.o_left[p.o]), p.school_cap),
                         minlength=len(unique))
-    cap = p.school_cap[first]
+    cap = np.zeros(len(unique), dtype=p.school_cap.dtype)
+    cap[inverse] = p.school_cap  # the same for every pair of one (school, offer)
     offer = (unique % max(n_o, 1)).astype(np.int64)
     shared = (reach > cap) & (cap < a.o_left[offer])
     group_of_unique = np.where(shared, np.cumsum(shared) - 1, -1)
@@ -472,7 +553,8 @@ def _layout(a: _Arrays, p: _Pairs) -> _Layout:
     n_base = 2 + n_r + n_o + a.n_providers
     pair_head = np.where(pair_group >= 0, n_base + pair_group, offer_node)
     return _Layout(pair_head=pair_head, pair_group=pair_group, group_offer=offer[shared],
-                   group_cap=cap[shared].astype(np.int64), n_nodes_base=n_base + int(shared.sum()))
+                   group_cap=cap[shared].astype(np.int64), n_nodes_base=n_base + int(shared.sum()),
+                   grouped=np.flatnonzero(pair_group >= 0))
 
 
 def _network(a: _Arrays, p: _Pairs, lay: _Layout, *, pair_cap: np.ndarray, needed: np.ndarray,
@@ -484,11 +566,11 @@ def _network(a: _Arrays, p: _Pairs, lay: _Layout, *, pair_cap: np.ndarray, neede
     provider_node = 2 + n_r + n_o + np.arange(a.n_providers)
     pairs = np.flatnonzero(pair_cap > 0)
     pr, po, pg = p.r[pairs], p.o[pairs], lay.pair_group[pairs]
-    rs = np.unique(pr)
-    os_ = np.unique(po)
-    gs = np.unique(pg[pg >= 0])
+    rs = np.flatnonzero(np.bincount(pr, minlength=n_r))  # np.unique, for small non-negative integers
+    os_ = np.flatnonzero(np.bincount(po, minlength=n_o))
+    gs = np.flatnonzero(np.bincount(pg[pg >= 0], minlength=len(group_cap)))
     supply = int(needed[rs].sum())
-    providers = np.unique(a.o_provider[os_])
+    providers = np.flatnonzero(np.bincount(a.o_provider[os_], minlength=a.n_providers))
     provider_left = np.bincount(a.o_provider[os_], weights=left[os_], minlength=a.n_providers).astype(np.int64)
 
     tails, heads, caps, costs = [], [], [], []
@@ -540,10 +622,9 @@ def _solve(net: _Network, n_pairs: int) -> np.ndarray:
 
 def _used(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Units the flows take per request, per offer and per (school, offer) group."""
-    grouped = lay.pair_group >= 0
     return (np.bincount(p.r, weights=flows, minlength=len(a.r_needed)).astype(np.int64),
             np.bincount(p.o, weights=flows, minlength=len(a.o_left)).astype(np.int64),
-            np.bincount(lay.pair_group[grouped], weights=flows[grouped], minlength=len(lay.group_cap)).astype(
+            np.bincount(lay.pair_group[lay.grouped], weights=flows[lay.grouped], minlength=len(lay.group_cap)).astype(
                 np.int64))
 
 
@@ -570,21 +651,34 @@ def _keep_together(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray) -> tu
     todo = np.flatnonzero(a.r_keep & ~whole)
     created = np.array([a.requests[i].created_on.toordinal() for i in todo], dtype=np.int64)
     starts = np.searchsorted(p.r, todo, side="left")
-    ends = np.searchsorted(p.r, todo, side="right")
-    for j in np.lexsort((todo, created)):
-        i, best = todo[j], -1
-        for k in range(starts[j], ends[j]):
-            g = lay.pair_group[k]
-            if (offer_room[p.o[k]] >= needed[i] and p.school_cap[k] >= needed[i]
-                    and (g < 0 or group_room[g] >= needed[i]) and (best < 0 or p.value[k] > p.value[best])):
-                best = k
-        if best < 0:
-            not_whole[i] = ends[j] > starts[j]
-            continue
-        rounded[best] = needed[i]
-        offer_room[p.o[best]] -= needed[i]
-        if lay.pair_group[best] >= 0:
-            group_room[lay.pair_group[best]] -= needed[i]
+    lengths = np.searchsorted(p.r, todo, side="right") - starts
+    # Their pairs that could ever take the whole group (rooms only shrink from here), best first per request: by
+    # value, then in pair order (the lowest offer id), so the first that still has room is the one to take.
+    span = np.arange(int(lengths.sum())) + np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    run = np.repeat(np.arange(len(todo)), lengths)
+    units, group = needed[todo][run], lay.pair_group[span]
+    fits = (p.school_cap[span] >= units) & (offer_room[p.o[span]] >= units)
+    if len(group_room):
+        fits &= (group < 0) | (group_room[np.maximum(group, 0)] >= units)
+    pick = np.flatnonzero(fits)
+    pick = pick[np.lexsort((pick, -p.value[span[pick]], run[pick]))]
+    first = np.searchsorted(run[pick], np.arange(len(todo)), side="left").tolist()
+    last = np.searchsorted(run[pick], np.arange(len(todo)), side="right").tolist()
+    pair_of, offer_of, group_of = span[pick].tolist(), p.o[span[pick]].tolist(), group[pick].tolist()
+    room, room_in_group, need = offer_room.tolist(), group_room.tolist(), needed.tolist()
+    todo_list, lengths_list = todo.tolist(), lengths.tolist()
+    for j in np.lexsort((todo, created)).tolist():
+        i = todo_list[j]
+        for k in range(first[j], last[j]):
+            g = group_of[k]
+            if room[offer_of[k]] >= need[i] and (g < 0 or room_in_group[g] >= need[i]):
+                rounded[pair_of[k]] = need[i]
+                room[offer_of[k]] -= need[i]
+                if g >= 0:
+                    room_in_group[g] -= need[i]
+                break
+        else:
+            not_whole[i] = lengths_list[j] > 0
     return rounded, not_whole
 
 
@@ -632,27 +726,33 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
     penalty = int(tier_penalty(a.p_load, added, w).sum())
     value = int((flows * p.value).sum())
 
-    proposals = []
+    # Reasons from parts worded once: per request (need, waiting), per (sector, fit), then per pairing.
     fit_words = (words.SECTOR_OTHER, words.SECTOR_ANY, words.SECTOR_ASKED)
     chosen = np.flatnonzero(flows > 0)
-    rows = zip(p.r[chosen].tolist(), p.o[chosen].tolist(), p.miles[chosen].tolist(), p.sector_fit[chosen].tolist(),
-               p.repeat[chosen].tolist(), p.value[chosen].tolist(), flows[chosen].tolist(), strict=True)
+    pr, po = p.r[chosen], p.o[chosen]
     below, risk, waited, needed = a.r_below.tolist(), a.r_risk.tolist(), a.r_waited.tolist(), a.r_needed.tolist()
-    for i, o, miles, fit, repeat, value_per_unit, allocation in rows:
-        req, offer = a.requests[i], a.offers[o]
-        facts = words.PairFacts(
-            sector_label=inst.sector_labels.get(offer.sector, offer.sector), sector_fit=fit_words[fit],
-            delivery=offer.delivery, miles=None if math.isnan(miles) else miles,
-            years_eligible=req.year_mask & offer.year_mask, request_years=req.year_mask,
-            below_share=None if math.isnan(below[i]) else below[i],
-            at_risk_share=None if math.isnan(risk[i]) else risk[i],
-            need_basis=inst.need_basis, waited_days=waited[i], repeat_matches=repeat, allocation=allocation,
-            needed=needed[i],
-        )
-        proposals.append(Proposal(
-            request_id=req.id, offer_id=offer.id, allocation=allocation, value_per_unit=value_per_unit / SCALE,
-            value=value_per_unit * allocation / SCALE, reasons=words.proposal_reasons(facts),
-        ))
+    request_parts = {}
+    for i in np.unique(pr).tolist():
+        req = a.requests[i]
+        request_parts[i] = words.request_reasons(
+            req.year_mask, None if math.isnan(below[i]) else below[i], None if math.isnan(risk[i]) else risk[i],
+            inst.need_basis, waited[i])
+    sector_parts = {}
+    for code, fit in set(zip(a.o_sector[po].tolist(), p.sector_fit[chosen].tolist(), strict=True)):
+        label = a.sector_codes[code]
+        sector_parts[code, fit] = words.sector_reason(inst.sector_labels.get(label, label), fit_words[fit])
+    r_list, o_list = pr.tolist(), po.tolist()
+    o_sector, o_delivery = a.o_sector.tolist(), [o.delivery for o in a.offers]
+    reasons = words.pairs_reasons(
+        [sector_parts[o_sector[o], fit] for o, fit in zip(o_list, p.sector_fit[chosen].tolist(), strict=True)],
+        [o_delivery[o] for o in o_list], [None if math.isnan(m) else m for m in p.miles[chosen].tolist()],
+        (a.r_years[pr] & a.o_years[po]).tolist(), [request_parts[i] for i in r_list], p.repeat[chosen].tolist(),
+        flows[chosen].tolist(), a.r_needed[pr].tolist())
+    r_id, o_id = [r.id for r in a.requests], [o.id for o in a.offers]
+    proposals = [Proposal(r_id[i], o_id[o], allocation, value_per_unit / SCALE, value_per_unit * allocation / SCALE,
+                          text)
+                 for i, o, allocation, value_per_unit, text in zip(
+                     r_list, o_list, flows[chosen].tolist(), p.value[chosen].tolist(), reasons, strict=True)]
 
     # Why requests with pairs were not (fully) placed: look at their pairs after the run.
     offer_full = used >= a.o_left
@@ -663,14 +763,14 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
     blocked_any = np.bincount(p.r[offer_full[p.o] | school_full], minlength=n_r)
     pairs_of = np.bincount(p.r, minlength=n_r)
     f = p.funnel
-
     unmatched = []
     short = np.flatnonzero(placed < a.r_needed)
-    counts = {name: f[name][short].tolist() for name in f}
+    type_words, delivery_words = {}, {}  # per wanted types and per deliveries, as requests repeat them
     columns = zip(short.tolist(), placed[short].tolist(), not_whole[short].tolist(), pairs_of[short].tolist(),
                   blocked_offer[short].tolist(), blocked_any[short].tolist(), np.isnan(a.r_lat[short]).tolist(),
-                  strict=True)
-    for j, (i, units, no_whole, pairs, by_offer, by_any, unlocated) in enumerate(columns):
+                  *(f[name][short].tolist() for name in FUNNEL), strict=True)
+    for (i, units, no_whole, pairs, by_offer, by_any, unlocated, of_type, delivered, in_reach, in_years, in_dates,
+         with_room, with_school_room, worth_it) in columns:
         req = a.requests[i]
         after = None
         if no_whole:
@@ -678,15 +778,19 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
         elif pairs:
             after = (words.AFTER_TAKEN if by_offer == pairs
                      else words.AFTER_SCHOOL_SHARE if by_any == pairs else words.AFTER_BUSY)
+        wanted, accepted = req.wanted_types, req.deliveries
+        if wanted not in type_words:
+            type_words[wanted] = tuple(inst.type_labels.get(t, t) for t in sorted(set(wanted)))
+        if accepted not in delivery_words:
+            delivery_words[accepted] = tuple(d for d in DELIVERIES if d in accepted)
         funnel = words.Funnel(
-            type_labels=tuple(inst.type_labels.get(t, t) for t in sorted(set(req.wanted_types))),
-            deliveries=tuple(d for d in DELIVERIES if d in req.deliveries),
+            type_labels=type_words[wanted], deliveries=delivery_words[accepted],
             request_years=req.year_mask, starts_on=req.starts_on, ends_on=req.ends_on, today=inst.today,
-            max_travel_miles=req.max_travel_miles, school_located=not unlocated,
-            **{name: counts[name][j] for name in counts}, needed=needed[i], placed=units, after=after,
+            max_travel_miles=req.max_travel_miles, school_located=not unlocated, of_type=of_type,
+            delivered=delivered, in_reach=in_reach, in_years=in_years, in_dates=in_dates, with_room=with_room,
+            with_school_room=with_school_room, worth_it=worth_it, needed=needed[i], placed=units, after=after,
         )
-        unmatched.append(Unmatched(request_id=req.id, needed=needed[i], placed=units,
-                                   reasons=words.unmatched_reasons(funnel)))
+        unmatched.append(Unmatched(req.id, needed[i], units, words.unmatched_reasons(funnel)))
 
     totals = Totals(
         requests=n_r, offers=int((a.o_left > 0).sum()), pairs=len(p.r), units_needed=int(a.r_needed.sum()),

@@ -1,6 +1,7 @@
 """Reasons in plain words: why the engine proposed a pairing, and why a request was not (fully) placed.
 
-The engine works out the facts (miles, shares, counts) and hands them over as small dataclasses; this module
+The engine works out the facts (miles, shares, counts) and hands them over as small dataclasses (or, for the
+many proposals of a run, as the parts of proposal_reasons worded once per request and per offer); this module
 only turns facts into words, so the wording can change without touching the solver.
 """
 import functools
@@ -82,38 +83,69 @@ class PairFacts:
 
 
 def proposal_reasons(f: PairFacts) -> tuple[str, ...]:
+    request = request_reasons(f.request_years, f.below_share, f.at_risk_share, f.need_basis, f.waited_days)
+    return pairs_reasons([sector_reason(f.sector_label, f.sector_fit)], [f.delivery], [f.miles], [f.years_eligible],
+                         [request], [f.repeat_matches], [f.allocation], [f.needed])[0]
+
+
+# proposal_reasons in parts, for the many pairings of a run: what depends on the request alone and on the
+# offer's sector alone is worded once (request_reasons, sector_reason), and pairs_reasons puts each pairing's
+# reasons together from those parts, the same words in the same order.
+
+def sector_reason(sector_label: str, sector_fit: str) -> str:
+    if sector_fit == SECTOR_ASKED:
+        return f"{sector_label}, a sector the school asked for"
+    if sector_fit == SECTOR_ANY:
+        return f"{sector_label} (the school asked for any sector)"
+    return f"{sector_label}, not one of the sectors the school asked for"
+
+
+def request_reasons(request_years: int, below_share: float | None, at_risk_share: float | None, need_basis: str,
+                    waited_days: int) -> tuple[str, ...]:
+    """What depends on the request alone: its school's need in those year groups, and how long it has waited."""
     reasons = []
-    if f.sector_fit == SECTOR_ASKED:
-        reasons.append(f"{f.sector_label}, a sector the school asked for")
-    elif f.sector_fit == SECTOR_ANY:
-        reasons.append(f"{f.sector_label} (the school asked for any sector)")
+    if below_share is None:
+        reasons.append(f"no year-group figures from the school for {years_text(request_years)}")
     else:
-        reasons.append(f"{f.sector_label}, not one of the sectors the school asked for")
-    if f.delivery == "virtual":
-        reasons.append("virtual")
-    elif f.miles is None:
-        reasons.append(f"{DELIVERY_WORDS[f.delivery]}, distance not known")
-    else:
-        reasons.append(f"{f.miles:.1f} miles" + ("" if f.delivery == "in_school" else ", at the workplace"))
-    reasons.append(f"{years_text(f.years_eligible)} eligible")
-    whose = f"the school's {years_text(f.request_years)}"
-    if f.below_share is None:
-        reasons.append(f"no year-group figures from the school for {years_text(f.request_years)}")
-    else:
-        have = "have no recorded contact yet" if f.need_basis == NEED_NO_CONTACTS else "have fewer than four contacts"
-        reasons.append(f"{_percent(f.below_share)} of {whose} {have}")
-        if f.at_risk_share:
-            reasons.append(f"{_percent(f.at_risk_share)} at risk of NEET")
-    if f.waited_days <= 0:
+        have = "have no recorded contact yet" if need_basis == NEED_NO_CONTACTS else "have fewer than four contacts"
+        reasons.append(f"{_percent(below_share)} of the school's {years_text(request_years)} {have}")
+        if at_risk_share:
+            reasons.append(f"{_percent(at_risk_share)} at risk of NEET")
+    if waited_days <= 0:
         reasons.append("asked today")
     else:
-        reasons.append(f"waiting {f.waited_days} day" + ("" if f.waited_days == 1 else "s"))
-    if f.repeat_matches:
-        plural = "match" if f.repeat_matches == 1 else "matches"
-        reasons.append(f"already {f.repeat_matches} live or recent {plural} with this provider")
-    if f.allocation < f.needed:
-        reasons.append(f"{f.allocation} of the {f.needed} asked for")
+        reasons.append(f"waiting {waited_days} day" + ("" if waited_days == 1 else "s"))
     return tuple(reasons)
+
+
+def pairs_reasons(sectors: list[str], deliveries: list[str], miles: list[float | None], years_eligible: list[int],
+                  requests: list[tuple[str, ...]], repeat_matches: list[int], allocations: list[int],
+                  needed: list[int]) -> list[tuple[str, ...]]:
+    """Each pairing's reasons, from parallel lists: its sector_reason, delivery, miles (None: virtual or not
+    known), the year groups eligible (a mask), its request_reasons, its live or recent matches with the
+    provider, and its allocation of what the request needed."""
+    out = []
+    eligible_words = {}
+    for sector, delivery, distance, eligible, request, repeat, allocation, wanted in zip(
+            sectors, deliveries, miles, years_eligible, requests, repeat_matches, allocations, needed, strict=True):
+        if delivery == "virtual":
+            where = "virtual"
+        elif distance is None:
+            where = f"{DELIVERY_WORDS[delivery]}, distance not known"
+        elif delivery == "in_school":
+            where = f"{distance:.1f} miles"
+        else:
+            where = f"{distance:.1f} miles, at the workplace"
+        years = eligible_words.get(eligible)
+        if years is None:
+            years = eligible_words[eligible] = f"{years_text(eligible)} eligible"
+        reasons = (sector, where, years, *request)
+        if repeat:
+            reasons += (f"already {repeat} live or recent {'match' if repeat == 1 else 'matches'} with this provider",)
+        if allocation < wanted:
+            reasons += (f"{allocation} of the {wanted} asked for",)
+        out.append(reasons)
+    return out
 
 
 # --- requests not (fully) placed -------------------------------------------------------------------------------
