@@ -262,7 +262,10 @@ function response(status, headers, body)
     result.slow = result.slow + 1
     fail(label, string.format("%.0f ms, over the timeout", ms))
   end
+  -- A POST's redirect puts a flash message in the session, which a browser's next page shows and clears. In the
+  -- mix that next page comes; a write page alone never asks for it, so there the cookie from before the POST is
+  -- kept (taking the new one would pile up every flash in the cookie, each request decoding a longer one).
   local cookie = headers["Set-Cookie"] or headers["set-cookie"]
-  if cookie then set_cookies(pending_account, cookie) end
+  if cookie and (data.action == "mix" or pending_status ~= 302) then set_cookies(pending_account, cookie) end
   if result.count >= data.max_per_thread then wrk.thread:stop() end
 end
