@@ -749,8 +749,9 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
         (a.r_years[pr] & a.o_years[po]).tolist(), [request_parts[i] for i in r_list], p.repeat[chosen].tolist(),
         flows[chosen].tolist(), a.r_needed[pr].tolist())
     r_id, o_id = [r.id for r in a.requests], [o.id for o in a.offers]
-    proposals = [Proposal(r_id[i], o_id[o], allocation, value_per_unit / SCALE, value_per_unit * allocation / SCALE,
-                          text)
+    proposals = [Proposal(request_id=r_id[i], offer_id=o_id[o], allocation=allocation,
+                          value_per_unit=value_per_unit / SCALE, value=value_per_unit * allocation / SCALE,
+                          reasons=text)
                  for i, o, allocation, value_per_unit, text in zip(
                      r_list, o_list, flows[chosen].tolist(), p.value[chosen].tolist(), reasons, strict=True)]
 
@@ -790,7 +791,8 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
             delivered=delivered, in_reach=in_reach, in_years=in_years, in_dates=in_dates, with_room=with_room,
             with_school_room=with_school_room, worth_it=worth_it, needed=needed[i], placed=units, after=after,
         )
-        unmatched.append(Unmatched(req.id, needed[i], units, words.unmatched_reasons(funnel)))
+        unmatched.append(Unmatched(request_id=req.id, needed=needed[i], placed=units,
+                                   reasons=words.unmatched_reasons(funnel)))
 
     totals = Totals(
         requests=n_r, offers=int((a.o_left > 0).sum()), pairs=len(p.r), units_needed=int(a.r_needed.sum()),

@@ -1,8 +1,9 @@
 """Reasons in plain words: why the engine proposed a pairing, and why a request was not (fully) placed.
 
-The engine works out the facts (miles, shares, counts) and hands them over as small dataclasses (or, for the
-many proposals of a run, as the parts of proposal_reasons worded once per request and per offer); this module
-only turns facts into words, so the wording can change without touching the solver.
+The engine works out the facts (miles, shares, counts) and hands them over — for a proposal as parts worded once
+per request and per sector (request_reasons, sector_reason, pairs_reasons), for a request not placed as a small
+dataclass (Funnel); this module only turns facts into words, so the wording can change without touching the
+solver.
 """
 import functools
 from dataclasses import dataclass
@@ -65,32 +66,9 @@ def _percent(share: float) -> str:
 
 # --- proposals -------------------------------------------------------------------------------------------------
 
-@dataclass(slots=True)
-class PairFacts:
-    sector_label: str
-    sector_fit: str  # SECTOR_ASKED, SECTOR_ANY or SECTOR_OTHER
-    delivery: str
-    miles: float | None  # None: virtual, or no location to measure
-    years_eligible: int  # mask: the request's year groups the offer serves
-    request_years: int  # mask
-    below_share: float | None  # None: the school gave no figures for those years
-    at_risk_share: float | None
-    need_basis: str
-    waited_days: int
-    repeat_matches: int
-    allocation: int
-    needed: int
-
-
-def proposal_reasons(f: PairFacts) -> tuple[str, ...]:
-    request = request_reasons(f.request_years, f.below_share, f.at_risk_share, f.need_basis, f.waited_days)
-    return pairs_reasons([sector_reason(f.sector_label, f.sector_fit)], [f.delivery], [f.miles], [f.years_eligible],
-                         [request], [f.repeat_matches], [f.allocation], [f.needed])[0]
-
-
-# proposal_reasons in parts, for the many pairings of a run: what depends on the request alone and on the
+# A proposal's reasons in parts, for the many pairings of a run: what depends on the request alone and on the
 # offer's sector alone is worded once (request_reasons, sector_reason), and pairs_reasons puts each pairing's
-# reasons together from those parts, the same words in the same order.
+# reasons together from those parts.
 
 def sector_reason(sector_label: str, sector_fit: str) -> str:
     if sector_fit == SECTOR_ASKED:
