@@ -26,6 +26,7 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from portal.matching import reasons as words
+from portal.matching.gc_pause import gc_paused
 from portal.matching.model import (
     DELIVERIES,
     NEED_BASES,
@@ -686,6 +687,11 @@ def _keep_together(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray) -> tu
 
 def solve(instance: Instance) -> Result:
     """The best set of pairings for the instance, each with its reasons, and why the rest were not placed."""
+    with gc_paused():  # the run makes many small objects and no cycles: see gc_pause.py
+        return _best(instance)
+
+
+def _best(instance: Instance) -> Result:
     started = time.perf_counter()
     a = _arrays(instance)
     p = _pairs(a)

@@ -51,6 +51,7 @@ from portal.matching import (
     YearFigures,
     solve,
 )
+from portal.matching.gc_pause import gc_paused
 from portal.matching.model import NEED_BELOW_FOUR, NEED_NO_CONTACTS
 from portal.matching.weights import Weights
 from portal.models import (
@@ -270,16 +271,19 @@ def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = 
     instances, so the result is the same as running them one after another. Returns (result, stored) per area, in
     the order given. `processes`: at most this many solver processes at a time (default: one per core)."""
     today = today or date.today()
-    if dry_run:
-        return [(result, 0) for _, result in solved_in_turn(areas, today=today, processes=processes)]
-    due_now: list[Match] = []
-    outcomes = []
-    with write_transaction():
-        for area, result in solved_in_turn(areas, today=today, processes=processes):
-            stored, due = _store(area, result, by)
-            due_now += due
-            outcomes.append((result, stored))
-        db.session.commit()
+    # Reading instances, unpickling results and storing proposals make many small objects and no cycles: the
+    # collector stays paused meanwhile (portal/matching/gc_pause.py), and so in the forked solvers.
+    with gc_paused():
+        if dry_run:
+            return [(result, 0) for _, result in solved_in_turn(areas, today=today, processes=processes)]
+        due_now: list[Match] = []
+        outcomes = []
+        with write_transaction():
+            for area, result in solved_in_turn(areas, today=today, processes=processes):
+                stored, due = _store(area, result, by)
+                due_now += due
+                outcomes.append((result, stored))
+            db.session.commit()
     if due_now:
         auto_approval.run_due(only=due_now)
     return outcomes
@@ -296,11 +300,12 @@ def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match
     waiting = {(offer_id, request_id): (match_id, allocation, score, reasons)
                for match_id, offer_id, request_id, allocation, score, reasons in db.session.execute(
                    select(_matches.c.id, _matches.c.offer_id, _matches.c.request_id, _matches.c.allocation,
-                          _matches.c.score, _matches.c.reasons).where(replaceable))}
+                          _matches.c.score, _matches.c.reasons).where(replaceable)).all()}  # all(): one fetch
     # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
     # this one; an offer and request that already have another live match are not proposed twice.
     taken = {(o, r) for o, r in db.session.execute(
-        select(Match.offer_id, Match.request_id).where(Match.area_id == area.id, Match.status.in_(LIVE), ~replaceable))}
+        select(Match.offer_id, Match.request_id).where(Match.area_id == area.id, Match.status.in_(LIVE), ~replaceable)
+    ).all()}
     rows, refresh, kept = [], [], 0
     for proposal in result.proposals:
         key = (proposal.offer_id, proposal.request_id)
