@@ -21,10 +21,12 @@ schools at each flush and refreshing them just before the transaction commits. A
 refreshes only the rows it can change: its pupils' year groups and the session's academic year(s)
 (refresh_pupils(academic_years=...)); everything else refreshes the whole school.
 """
+import functools
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import and_, case, delete, distinct, event, false, func, insert, inspect, select, update
+from sqlalchemy import and_, bindparam, case, delete, distinct, event, false, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal.catalogue import OFFER_TYPES
@@ -127,24 +129,40 @@ def mark_entries(match: Match, attended=None, *, pupil_ids=None) -> list[int]:
     """
     db.session.flush()
     record = db.session.get(SessionRecord, match.id)
-    if attended is None:
-        went = _entries.c.attended.is_(True)
-        values = {}
-    else:
-        went = _entries.c.pupil_id.in_(sorted(set(attended))) if attended else false()
-        values = {"attended": went}
-    if record is None:
-        values |= {"held_on": None, "academic_year": None, "counted": False}
-    else:
-        counts = record.meaningful and counts_toward_target(match.offer.type)
-        counted = (case((and_(went, _entries.c.year_group >= FIRST_COUNTED_YEAR), True), else_=False)
-                   if counts else False)
-        values |= {"held_on": record.held_on, "academic_year": academic_year(record.held_on), "counted": counted}
-    db.session.execute(update(_entries).where(_entries.c.match_id == match.id).values(**values))
+    params = {"mark_match": match.id}
+    who = "kept" if attended is None else "these" if attended else "nobody"
+    if who == "these":
+        params["mark_attended"] = sorted(set(attended))
+    if record is not None:
+        params |= {"mark_held_on": record.held_on, "mark_year": academic_year(record.held_on)}
+    counts = bool(record is not None and record.meaningful and counts_toward_target(match.offer.type))
+    db.session.execute(_mark_statement(who, record is not None, counts), params)
     _forget(RegisterEntry, lambda entry: entry.match_id == match.id)
     if pupil_ids is not None:
         return sorted(set(pupil_ids))
     return list(db.session.scalars(select(RegisterEntry.pupil_id).where(RegisterEntry.match_id == match.id)))
+
+
+@functools.cache
+def _mark_statement(who: str, recorded: bool, counts: bool):
+    """mark_entries' UPDATE of one match's entries (the `mark_match` parameter), built once per shape: `who`
+    attended is "kept" (as the entries say), "nobody" or "these" (the `mark_attended` parameter); `recorded`: the
+    session has a record (its date in `mark_held_on`, its academic year in `mark_year`); `counts`: it is
+    meaningful and of a type that counts toward the target."""
+    if who == "kept":
+        went = _entries.c.attended.is_(True)
+        values = {}
+    else:
+        went = _entries.c.pupil_id.in_(bindparam("mark_attended", expanding=True)) if who == "these" else false()
+        values = {"attended": went}
+    if not recorded:
+        values |= {"held_on": None, "academic_year": None, "counted": False}
+    else:
+        counted = (case((and_(went, _entries.c.year_group >= FIRST_COUNTED_YEAR), True), else_=False)
+                   if counts else False)
+        values |= {"held_on": bindparam("mark_held_on", type_=_entries.c.held_on.type),
+                   "academic_year": bindparam("mark_year", type_=_entries.c.academic_year.type), "counted": counted}
+    return update(_entries).where(_entries.c.match_id == bindparam("mark_match")).values(**values)
 
 
 def refresh_pupils(pupil_ids, *, academic_years=None, entry_schools=()) -> None:
@@ -160,7 +178,7 @@ def refresh_pupils(pupil_ids, *, academic_years=None, entry_schools=()) -> None:
     (a school also noted whole in the transaction is refreshed whole)."""
     ids = sorted(set(pupil_ids))
     for start in range(0, len(ids), CHUNK):
-        _refresh(_pupils.c.id.in_(ids[start:start + CHUNK]))
+        _refresh(_pupils_refresh(), {"pupil_ids": ids[start:start + CHUNK]})
     _forget_pupils(set(ids))
     # Their schools' overview totals are refreshed once, just before the transaction commits (_refresh_noted).
     if academic_years is None:
@@ -176,13 +194,27 @@ def recount_area(area: Area) -> None:
     """Recompute the totals of every pupil of the area's schools, after its contact_target or distinct_providers
     setting changed (the same statements as refresh_pupils, over the whole area at once)."""
     school_ids = select(_orgs.c.id).where(_orgs.c.area_id == area.id)
-    _refresh(_pupils.c.school_id.in_(school_ids))
+    _refresh(_refresh_statements(_pupils.c.school_id.in_(school_ids)), {})
     _forget_pupils(None)
-    _refresh_schools(lambda column: column.in_(school_ids))
+    _refresh_schools(_school_statements(lambda column: column.in_(school_ids), by_group=False, by_year=False), {})
 
 
-def _refresh(which) -> None:
+def _refresh(statements: tuple, params: dict) -> None:
     db.session.flush()
+    for statement in statements:
+        db.session.execute(statement, params)
+
+
+@functools.cache
+def _pupils_refresh() -> tuple:
+    """_refresh_statements for the pupils whose ids are the `pupil_ids` parameter: built once, as every register
+    recorded runs them (building and keying them anew cost more than SQLite took to run them)."""
+    return _refresh_statements(_pupils.c.id.in_(bindparam("pupil_ids", expanding=True)))
+
+
+def _refresh_statements(which) -> tuple:
+    """The statements that recompute the kept totals of the pupils `which` picks: their contacts and last contact
+    (one UPDATE), then their per-year rows (DELETE, and INSERT ... SELECT from the register entries)."""
     counted = and_(_entries.c.pupil_id == _pupils.c.id, _entries.c.counted.is_(True))
     distinct_rule = (select(_areas.c.distinct_providers)
                      .select_from(_orgs.join(_areas, _orgs.c.area_id == _areas.c.id))
@@ -190,14 +222,12 @@ def _refresh(which) -> None:
     every = select(func.count()).select_from(_entries).where(counted).scalar_subquery()
     providers = select(func.count(distinct(_entries.c.provider_id))).select_from(_entries).where(counted)
     last = select(func.max(_entries.c.held_on)).select_from(_entries).where(counted).scalar_subquery()
-    db.session.execute(
-        update(_pupils).where(which).values(
-            contacts=case((distinct_rule.is_(True), providers.scalar_subquery()), else_=every),
-            last_contact_on=last,
-        )
+    totals = update(_pupils).where(which).values(
+        contacts=case((distinct_rule.is_(True), providers.scalar_subquery()), else_=every),
+        last_contact_on=last,
     )
     # Per academic year: delete and re-insert this set's rows from one grouped SELECT.
-    db.session.execute(delete(_years).where(_years.c.pupil_id.in_(select(_pupils.c.id).where(which))))
+    forget_years = delete(_years).where(_years.c.pupil_id.in_(select(_pupils.c.id).where(which)))
     is_counted = _entries.c.counted.is_(True)
     year_providers = func.count(distinct(case((is_counted, _entries.c.provider_id))))
     per_year = (
@@ -213,7 +243,8 @@ def _refresh(which) -> None:
         .where(which, _entries.c.attended.is_(True), _entries.c.academic_year.is_not(None))
         .group_by(_entries.c.pupil_id, _entries.c.academic_year, _areas.c.distinct_providers)
     )
-    db.session.execute(insert(_years).from_select(["pupil_id", "academic_year", "contacts", "attended"], per_year))
+    years = insert(_years).from_select(["pupil_id", "academic_year", "contacts", "attended"], per_year)
+    return totals, forget_years, years
 
 
 # --- the per-school totals of the coordinator's overview ---------------------------------------------------------
@@ -232,48 +263,45 @@ def refresh_schools(school_ids, *, session: Session | None = None) -> None:
     statements per CHUNK schools, whatever the number of pupils."""
     ids = sorted(set(school_ids))
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        _refresh_schools(lambda column, chunk=chunk: column.in_(chunk), session=session)
+        _refresh_schools(_schools_by_id(False, False), {"school_ids": ids[start:start + CHUNK]}, session=session)
 
 
-def _refresh_schools(which, *, session: Session | None = None, year_groups=None, academic_years=None) -> None:
-    """`which(column)`: the condition that picks the schools by a school id column. `year_groups` and
-    `academic_years`, when given, restrict the refresh to the SchoolTotal rows of those year groups and the
-    SchoolYearTotal rows of those academic years (an empty set: none of that table's rows); the other rows are
-    left as they are."""
-    session = session or db.session()
-    session.flush()
-    _lock_schools(session, which)
+@dataclass(frozen=True)
+class _SchoolStatements:
+    """What _refresh_schools runs for the schools its `which` picked (see _school_statements)."""
+
+    lock: Any
+    forget_totals: Any
+    totals: Any
+    providers_engaged: Any
+    benchmark5: Any
+    forget_years: Any
+    years: Any
+
+
+def _school_statements(which, *, by_group: bool, by_year: bool) -> _SchoolStatements:
+    """The statements of _refresh_schools. `which(column)`: the condition that picks the schools by a school id
+    column. `by_group`: only the SchoolTotal rows of the year groups in the `year_groups` parameter; `by_year`:
+    only the SchoolYearTotal rows of the academic years in the `academic_years` parameter (the other rows are
+    left as they are)."""
     on_roll = and_(which(_pupils.c.school_id), _pupils.c.status == PupilStatus.ON_ROLL.value)
-    if year_groups is None or year_groups:
-        in_groups = (which(_school_totals.c.school_id),)
-        pupils_in_groups = on_roll
-        if year_groups is not None:
-            groups = sorted(set(year_groups))
-            in_groups += (_school_totals.c.year_group.in_(groups),)
-            pupils_in_groups = and_(on_roll, _pupils.c.year_group.in_(groups))
-        at_target = _pupils.c.contacts >= _areas.c.contact_target  # target(area)
-        at_risk = _pupils.c.at_risk.is_(True)
-        session.execute(delete(_school_totals).where(*in_groups))
-        session.execute(insert(_school_totals).from_select(
-            ["school_id", "year_group", "pupils", "at_target", "at_risk", "at_risk_at_target"],
-            select(_pupils.c.school_id, _pupils.c.year_group, func.count(),
-                   func.sum(case((at_target, 1), else_=0)), func.sum(case((at_risk, 1), else_=0)),
-                   func.sum(case((and_(at_risk, at_target), 1), else_=0)))
-            .select_from(_pupils.join(_orgs, _orgs.c.id == _pupils.c.school_id)
-                         .join(_areas, _areas.c.id == _orgs.c.area_id))
-            .where(pupils_in_groups)
-            .group_by(_pupils.c.school_id, _pupils.c.year_group)))
-    if academic_years is not None and not academic_years:
-        _expunge_school_totals(session)
-        return
-    in_years = (lambda column: column.in_(sorted(set(academic_years)))) if academic_years is not None else None
-    rows: dict[tuple[int, int], dict] = {}
-
-    def row(school_id: int, year: int) -> dict:
-        return rows.setdefault((school_id, year), {"school_id": school_id, "academic_year": year,
-                                                   "b5_met": 0, "providers": 0})
-
+    in_groups = (which(_school_totals.c.school_id),)
+    pupils_in_groups = on_roll
+    if by_group:
+        groups = bindparam("year_groups", expanding=True)
+        in_groups += (_school_totals.c.year_group.in_(groups),)
+        pupils_in_groups = and_(on_roll, _pupils.c.year_group.in_(groups))
+    at_target = _pupils.c.contacts >= _areas.c.contact_target  # target(area)
+    at_risk = _pupils.c.at_risk.is_(True)
+    totals = insert(_school_totals).from_select(
+        ["school_id", "year_group", "pupils", "at_target", "at_risk", "at_risk_at_target"],
+        select(_pupils.c.school_id, _pupils.c.year_group, func.count(),
+               func.sum(case((at_target, 1), else_=0)), func.sum(case((at_risk, 1), else_=0)),
+               func.sum(case((and_(at_risk, at_target), 1), else_=0)))
+        .select_from(_pupils.join(_orgs, _orgs.c.id == _pupils.c.school_id)
+                     .join(_areas, _areas.c.id == _orgs.c.area_id))
+        .where(pupils_in_groups)
+        .group_by(_pupils.c.school_id, _pupils.c.year_group))
     b5 = select(_pupils.c.school_id, _years.c.academic_year, func.count()).select_from(
         _pupils.join(_years, _years.c.pupil_id == _pupils.c.id).join(_orgs, _orgs.c.id == _pupils.c.school_id)
     ).where(on_roll, _years.c.contacts >= benchmark5_required_sql(_orgs.c.phase))
@@ -282,28 +310,66 @@ def _refresh_schools(which, *, session: Session | None = None, year_groups=None,
                .where(which(_entries.c.school_id), _entries.c.attended.is_(True),
                       _entries.c.academic_year.is_not(None)))
     in_school_years = (which(_school_years.c.school_id),)
-    if in_years is not None:
-        b5 = b5.where(in_years(_years.c.academic_year))
-        engaged = engaged.where(in_years(_entries.c.academic_year))
-        in_school_years += (in_years(_school_years.c.academic_year),)
-    for school_id, year, n in session.execute(b5.group_by(_pupils.c.school_id, _years.c.academic_year)):
-        row(school_id, year)["b5_met"] = n
+    if by_year:
+        years = bindparam("academic_years", expanding=True)
+        b5 = b5.where(_years.c.academic_year.in_(years))
+        engaged = engaged.where(_entries.c.academic_year.in_(years))
+        in_school_years += (_school_years.c.academic_year.in_(years),)
     engaged = engaged.subquery()
-    for school_id, year, n in session.execute(
-        select(engaged.c.school_id, engaged.c.academic_year, func.count())
-        .group_by(engaged.c.school_id, engaged.c.academic_year)
-    ):
+    return _SchoolStatements(
+        lock=_lock_statement(which),
+        forget_totals=delete(_school_totals).where(*in_groups),
+        totals=totals,
+        providers_engaged=select(engaged.c.school_id, engaged.c.academic_year, func.count())
+        .group_by(engaged.c.school_id, engaged.c.academic_year),
+        benchmark5=b5.group_by(_pupils.c.school_id, _years.c.academic_year),
+        forget_years=delete(_school_years).where(*in_school_years),
+        years=insert(_school_years),
+    )
+
+
+@functools.cache
+def _schools_by_id(by_group: bool, by_year: bool) -> _SchoolStatements:
+    """_school_statements for the schools whose ids are the `school_ids` parameter: built once, as every register
+    recorded runs them (building and keying them anew cost more than SQLite took to run them)."""
+    return _school_statements(lambda column: column.in_(bindparam("school_ids", expanding=True)),
+                              by_group=by_group, by_year=by_year)
+
+
+def _refresh_schools(statements: _SchoolStatements, params: dict, *, session: Session | None = None,
+                     totals: bool = True, years: bool = True) -> None:
+    """Run _school_statements with these parameters: `totals` False leaves every SchoolTotal row as it is (no year
+    group to refresh), `years` False every SchoolYearTotal row."""
+    session = session or db.session()
+    session.flush()
+    session.execute(statements.lock, params)
+    if totals:
+        session.execute(statements.forget_totals, params)
+        session.execute(statements.totals, params)
+    if not years:
+        _expunge_school_totals(session)
+        return
+    rows: dict[tuple[int, int], dict] = {}
+
+    def row(school_id: int, year: int) -> dict:
+        return rows.setdefault((school_id, year), {"school_id": school_id, "academic_year": year,
+                                                   "b5_met": 0, "providers": 0})
+
+    for school_id, year, n in session.execute(statements.benchmark5, params):
+        row(school_id, year)["b5_met"] = n
+    for school_id, year, n in session.execute(statements.providers_engaged, params):
         row(school_id, year)["providers"] = n
-    session.execute(delete(_school_years).where(*in_school_years))
+    session.execute(statements.forget_years, params)
     if rows:
-        session.execute(insert(_school_years), list(rows.values()))
+        session.execute(statements.years, list(rows.values()))
     _expunge_school_totals(session)
 
 
-def _lock_schools(session: Session, which) -> None:
+def _lock_statement(which):
     """PostgreSQL: one refresh of a school at a time (two registers of one school recorded at once would otherwise
-    both delete and re-insert its rows). Ascending ids, so two refreshes never wait for each other in a circle."""
-    session.execute(select(_orgs.c.id).where(which(_orgs.c.id)).order_by(_orgs.c.id).with_for_update())
+    both delete and re-insert its rows). Ascending ids, so two refreshes never wait for each other in a circle.
+    (SQLite drops FOR UPDATE: the write transaction already holds the database's one write lock.)"""
+    return select(_orgs.c.id).where(which(_orgs.c.id)).order_by(_orgs.c.id).with_for_update()
 
 
 def _expunge_school_totals(session: Session) -> None:
@@ -369,13 +435,14 @@ def _refresh_noted(session: Session) -> None:
             # does), so that two transactions never wait for each other in a circle.
             every = sorted(schools.union(*by_scope.values()))
             for start in range(0, len(every), CHUNK):
-                _lock_schools(session, lambda column, chunk=every[start:start + CHUNK]: column.in_(chunk))
+                session.execute(_schools_by_id(False, False).lock, {"school_ids": every[start:start + CHUNK]})
         refresh_schools(schools, session=session)
         for groups, ids in by_scope.items():
             for start in range(0, len(ids), CHUNK):
-                chunk = ids[start:start + CHUNK]
-                _refresh_schools(lambda column, chunk=chunk: column.in_(chunk), session=session,
-                                 year_groups=groups, academic_years=narrow["years"])
+                _refresh_schools(_schools_by_id(True, True),
+                                 {"school_ids": ids[start:start + CHUNK], "year_groups": sorted(groups),
+                                  "academic_years": sorted(narrow["years"])},
+                                 session=session, totals=bool(groups), years=bool(narrow["years"]))
 
 
 def _narrow_groups(session: Session, narrow: dict, whole: set[int]) -> dict[int, set[int]]:
