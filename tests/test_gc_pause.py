@@ -89,6 +89,19 @@ def test_a_process_forked_while_the_lock_is_held_can_pause():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_a_process_forked_inside_a_pause_stays_paused_after_its_own():
+    with gc_paused():
+        pid = os.fork()
+        if pid == 0:  # the child (a solver worker): its own pause ends, its parent's goes on
+            signal.alarm(5)
+            with gc_paused():
+                pass
+            os._exit(0 if not gc.isenabled() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert gc.isenabled()
+
+
 def test_the_engine_solves_with_the_collector_paused(monkeypatch):
     seen = []
     real = engine._solve

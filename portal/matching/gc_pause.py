@@ -8,7 +8,8 @@ collector; anything cyclic made meanwhile is collected as soon as the collector 
 
 The pause is process-wide (the collector is), so it is counted: nested or concurrent pauses (threads of one
 server) end when the last one does, and the collector is switched back on only if it was on when the first began.
-A process forked inside a pause (run_areas' solver workers) starts with the count and the lock reset.
+A process forked inside a pause (run_areas' solver workers) keeps its parent's count, so the pause, and gets a
+fresh lock (another thread may have held it at the fork).
 """
 import gc
 import os
