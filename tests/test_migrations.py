@@ -62,7 +62,7 @@ def test_upgrade_to_head_matches_models_and_downgrades_to_base(empty_database):
                 expected = {f"{k}={v}" for k, v in (table.dialect_options["postgresql"]["with"] or {}).items()}
                 found = set(inspector.get_table_options(table.name).get("postgresql_with", {}).items())
                 assert expected == {f"{k}={v}" for k, v in found}, f"{table.name}: storage settings differ"
-            assert sa.inspect(db.engine).get_table_options("matches")["postgresql_with"] == {"fillfactor": "70"}
+            assert sa.inspect(db.engine).get_table_options("matches")["postgresql_with"] == {"fillfactor": "50"}
 
         # ... nor partial indexes' conditions: each index the models make partial is partial once migrated.
         partial = {ix.name for t in db.metadata.sorted_tables for ix in t.indexes
