@@ -12,6 +12,7 @@ from portal.matching import Held, History, YearFigures, solve
 from portal.matching.model import NEED_NO_CONTACTS
 from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, RequestStatus
 from portal.services import auto_approval, jobs, matching
+from portal.services import matches as matches_service
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
 TODAY = date.today()
@@ -141,7 +142,7 @@ def test_run_stores_proposals_with_reasons_history_and_audit(app):
     assert "1 proposals stored" in audits[0].detail and "0 earlier proposals replaced" in audits[0].detail
 
 
-def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app):
+def test_second_run_replaces_unapproved_engine_proposals_resizes_those_it_makes_again_and_keeps_the_rest(app):
     burnley, _, school, provider = _world()
     offer = make_offer(provider, sessions=4)  # 120 pupils, 30 per school
     first_request = make_request(school)
@@ -150,24 +151,27 @@ def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app)
     third_school = make_school(burnley)
     third_request = make_request(third_school)
     asked = _held_match(offer, third_request, 30, status=MatchStatus.PROPOSED)  # the school asked for it
+    fourth_request = make_request(make_school(burnley))
     db.session.commit()
 
     _, stored = matching.run_matching(burnley)
-    assert stored == 2  # the third school already has a live request for this offer: not proposed twice
+    assert stored == 3  # the third school already has a live request for this offer: not proposed twice
     first_run = {m.request_id: m for m in _engine_matches()}
-    assert set(first_run) == {first_request.id, second_request.id}
-    keep, replace = first_run[first_request.id], first_run[second_request.id]
+    assert set(first_run) == {first_request.id, second_request.id, fourth_request.id}
+    keep, replace, fourth = first_run[first_request.id], first_run[second_request.id], first_run[fourth_request.id]
     keep.status = MatchStatus.APPROVED
     offer.allocated += keep.allocation
     second_request.pupils = 20  # the second school now asks for fewer: its proposal changes
     db.session.commit()
-    keep_id, replace_id = keep.id, replace.id
+    fourth_request.status = RequestStatus.WITHDRAWN  # no longer live: its proposal is replaced by nothing
+    db.session.commit()
+    keep_id, resized_id = keep.id, replace.id
 
     result, stored = matching.run_matching(burnley)
 
     db.session.expire_all()
     assert db.session.get(Match, keep_id).status == MatchStatus.APPROVED
-    replaced = db.session.get(Match, replace_id)
+    replaced = db.session.get(Match, fourth.id)
     assert replaced.status == MatchStatus.CANCELLED
     assert [(e.from_status, e.to_status, e.note) for e in replaced.events] == [
         (None, MatchStatus.PROPOSED, "proposed by matching"),
@@ -175,8 +179,12 @@ def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app)
     ]
     assert db.session.get(Match, asked.id).status == MatchStatus.PROPOSED
     new = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
-    # the first request is held in full by its approved match; the second is proposed afresh, for 20
-    assert [(m.request_id, m.allocation) for m in new] == [(second_request.id, 20)] and new[0].id != replace_id
+    # the first request is held in full by its approved match; the second's proposal stays, resized to 20
+    assert [(m.id, m.request_id, m.allocation) for m in new] == [(resized_id, second_request.id, 20)]
+    assert [(e.from_status, e.to_status, e.note) for e in new[0].events] == [
+        (None, MatchStatus.PROPOSED, "proposed by matching"),
+        (MatchStatus.PROPOSED, MatchStatus.PROPOSED, "allocation changed from 30 to 20 by a new matching run"),
+    ]
     # the third school's own ask covers its request: the engine does not propose those pupils a second time
     assert stored == 1 and [p.request_id for p in result.proposals] == [second_request.id]
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
@@ -184,7 +192,8 @@ def test_second_run_replaces_unapproved_engine_proposals_and_keeps_the_rest(app)
 
 
 def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and_fresh_reasons(app):
-    """A nightly run must not restart every proposal's expiry and auto-approval clock, nor drop a hold."""
+    """A nightly run must not restart every proposal's expiry and auto-approval clock, nor drop a hold, even when it
+    gives the pairing a new allocation."""
     burnley, _, school, provider = _world()
     make_offer(provider, sessions=4, auto_approve=True, auto_approve_delay_days=7)
     same, changes = make_request(school), make_request(make_school(burnley))
@@ -199,9 +208,11 @@ def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and
     kept = before[same.id]
     kept_id, created, due_at, reasons = kept.id, kept.created_at, kept.auto_approve_at, kept.reasons
     assert due_at is not None and "waiting 0 days" not in reasons
-    held = before[changes.id]
-    held_id = held.id
-    changes.pupils = 10  # a different allocation: a new proposal
+    resized = before[changes.id]
+    resized_id, resized_created, resized_due = resized.id, resized.created_at, resized.auto_approve_at
+    gone_id = before[gone.id].id
+    changes.pupils = 10  # a different allocation: the same proposal, resized
+    paused.pupils = 20  # resized too, and still held
     gone.status = RequestStatus.WITHDRAWN  # no longer live: its proposal is replaced by nothing
     db.session.commit()
 
@@ -214,16 +225,50 @@ def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and
     assert again.reasons != reasons and "waiting 3 days" in again.reasons  # brought up to date
     assert again.score == next(p.value for p in result.proposals if p.request_id == same.id)
     assert [e.to_status for e in again.events] == [MatchStatus.PROPOSED]  # no history row: nothing happened to it
-    assert db.session.get(Match, held_id).status == MatchStatus.CANCELLED
+    resized = db.session.get(Match, resized_id)  # its clock goes on; the history says what changed
+    assert (resized.status, resized.allocation) == (MatchStatus.PROPOSED, 10)
+    assert (resized.created_at, resized.auto_approve_at) == (resized_created, resized_due)
+    assert resized.score == next(p.value for p in result.proposals if p.request_id == changes.id)
+    assert "waiting 3 days" in resized.reasons
+    assert [(e.from_status, e.to_status, e.note) for e in resized.events][1:] == [
+        (MatchStatus.PROPOSED, MatchStatus.PROPOSED, "allocation changed from 30 to 10 by a new matching run")]
+    assert db.session.get(Match, gone_id).status == MatchStatus.CANCELLED
     still_held = db.session.get(Match, paused_id)  # a coordinator's hold stays: it does not approve itself
-    assert still_held.status == MatchStatus.PROPOSED and still_held.auto_approve_at is None
-    proposed = {m.request_id: m for m in _engine_matches() if m.status == MatchStatus.PROPOSED}
-    assert set(proposed) == {same.id, changes.id, paused.id} and proposed[changes.id].allocation == 10
+    assert (still_held.status, still_held.allocation, still_held.auto_approve_at) == (MatchStatus.PROPOSED, 20, None)
+    proposed = {m.request_id: m.id for m in _engine_matches() if m.status == MatchStatus.PROPOSED}
+    assert proposed == {same.id: kept_id, changes.id: resized_id, paused.id: paused_id}
     assert stored == 3 == len(result.proposals)
     audit = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "matching.run")
                                .order_by(AuditEvent.id.desc())).first()
-    assert "3 proposals stored (2 kept from the run before" in audit.detail
-    assert "2 earlier proposals replaced" in audit.detail
+    assert "3 proposals stored (3 kept from the run before, 2 of them with a new allocation;" in audit.detail
+    assert "1 earlier proposals replaced" in audit.detail
+
+
+def test_a_resize_leaves_a_proposal_a_coordinator_changed_or_decided_meanwhile_as_they_left_it(app):
+    """The resize is conditional on the state the run read (still proposed, the allocation it saw): on PostgreSQL
+    a coordinator can act between the run's read and its write."""
+    burnley, _, school, provider = _world()
+    make_offer(provider, sessions=4)
+    changed_request, decided_request = make_request(school), make_request(make_school(burnley))
+    coordinator = make_user("coordinator", areas=[burnley])
+    db.session.commit()
+    matching.run_matching(burnley, today=TODAY)
+    first = {m.request_id: m for m in _engine_matches()}
+    changed, decided = first[changed_request.id], first[decided_request.id]
+    seen = [{"id": m.id, "was": m.allocation, "allocation": 5, "score": 1.0, "reasons": "resized",
+             "note": matching.RESIZED_NOTE.format(was=m.allocation, allocation=5)} for m in (changed, decided)]
+    matches_service.change_allocation(changed, 12, by=coordinator)
+    matches_service.reject_match(decided, by=coordinator, reason="Not this term")
+    events_before = db.session.scalar(select(func.count()).select_from(MatchEvent))
+
+    matching._resize_proposals(seen, None)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert (db.session.get(Match, changed.id).allocation, db.session.get(Match, changed.id).reasons) != (5, "resized")
+    assert db.session.get(Match, changed.id).allocation == 12
+    assert db.session.get(Match, decided.id).status == MatchStatus.REJECTED
+    assert db.session.scalar(select(func.count()).select_from(MatchEvent)) == events_before  # no history row
 
 
 def test_running_twice_proposes_the_same(app):

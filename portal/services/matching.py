@@ -4,8 +4,9 @@ The engine (portal.matching) is pure; this service is the only place that reads 
 writes its output back. `build_instance` is the engine's exact input, so `flask match export` can write it to a
 file and `flask match solve` can re-run it offline (docs/matching.md, "The instance format").
 
-A run replaces the area's earlier unapproved engine proposals: in one write transaction they move to cancelled
-(with their history row) and the new proposals are stored, each with its first history row.
+A run replaces the area's earlier unapproved engine proposals: in one write transaction those it does not make again
+move to cancelled (with their history row) and the new proposals are stored, each with its first history row; those
+it makes again stay, brought up to date (a new allocation with a history row of its own).
 """
 import functools
 import json
@@ -82,6 +83,7 @@ LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
 HISTORY_STATUSES = tuple(HOLDS_CAPACITY | {MatchStatus.PROPOSED})
 REPLACED_NOTE = "replaced by a new matching run"
 PROPOSED_NOTE = "proposed by matching"
+RESIZED_NOTE = "allocation changed from {was} to {allocation} by a new matching run"
 SQLITE_IDS = 5_000  # ids per IN list on SQLite (well under its limit of bound parameters)
 _matches, _events = Match.__table__, MatchEvent.__table__
 
@@ -112,9 +114,10 @@ def _replaceable(area: Area):
 def build_instance(area: Area, *, today: date | None = None) -> Instance:
     """The engine's input for one area, read with a handful of set-based queries (none per row)."""
     today = today or date.today()
+    read = _reader()
 
     live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
-    request_rows = db.session.execute(
+    request_rows = read(
         select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, _text(SchoolRequest.wanted_types),
                _text(SchoolRequest.sectors), SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
                SchoolRequest.ends_on, _text(SchoolRequest.deliveries), SchoolRequest.created_at,
@@ -124,7 +127,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
         .order_by(SchoolRequest.id)
     ).all()
 
-    offer_rows = db.session.execute(
+    offer_rows = read(
         select(Offer.id, Offer.provider_id, Offer.area_id, Offer.type, Offer.sector, Offer.delivery, Offer.capacity,
                Offer.allocated, Offer.per_session, Offer.starts_on, Offer.ends_on, Offer.year_mask,
                Offer.max_travel_miles, Offer.open_to_all_areas, Organisation.latitude, Organisation.longitude)
@@ -154,7 +157,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     held_by_request: dict[int, int] = defaultdict(int)
     held_by_pair: dict[tuple[int, int], int] = defaultdict(int)
     waiting_direct = (Match.status == MatchStatus.PROPOSED) & (Match.origin != MatchOrigin.ENGINE)
-    for request_id, school_id, offer_id, units in db.session.execute(
+    for request_id, school_id, offer_id, units in read(
         select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
         .where(Match.area_id == area.id, Match.status.in_(HOLDS_CAPACITY) | waiting_direct)
@@ -181,7 +184,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     held = tuple(Held(school_id, offer_id, units) for (school_id, offer_id), units in sorted(held_by_pair.items())
                  if school_id in school_ids and offer_id in offer_ids and units > 0)
 
-    history_rows = db.session.execute(
+    history_rows = read(
         select(SchoolRequest.school_id, Offer.provider_id, func.count(Match.id))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
         .join(Offer, Offer.id == Match.offer_id)
@@ -202,6 +205,13 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
     )
 
 
+def _reader():
+    """Runs a select of plain columns on the session's connection (after flushing what the session holds): rows
+    without the ORM's result processing, which cost a run's reads more than the database took to answer them."""
+    db.session.flush()
+    return db.session.connection().execute
+
+
 def _text(column):
     """A JSON list column read as its text: the few distinct values are parsed once each (_codes), not per row."""
     return cast(column, Text).label(column.key)
@@ -219,11 +229,12 @@ def _schools(school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...]
     contact. Also says whether any school had a roster (the instance's need basis)."""
     if not school_ids:
         return (), False
+    read = _reader()
     # The schools as a list of ids, not the requests' subquery: PostgreSQL took that for a semi join scanning
     # every school's requests once per year-group row (20 ms an area, now well under 1).
     with_requests = sorted(school_ids)
     years: dict[int, list[YearFigures]] = defaultdict(list)
-    for school_id, year, pupils, below, at_risk in db.session.execute(
+    for school_id, year, pupils, below, at_risk in read(
         select(Pupil.school_id, Pupil.year_group, func.count(),
                func.sum(case((Pupil.contacts < target, 1), else_=0)),
                func.sum(case(((Pupil.contacts < target) & Pupil.at_risk.is_(True), 1), else_=0)))
@@ -234,14 +245,14 @@ def _schools(school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...]
         years[school_id].append(YearFigures(year=year, pupils=int(pupils), below_target=int(below or 0),
                                             at_risk=int(at_risk or 0)))
     with_roster = set(years)
-    for school_id, year, pupils in db.session.execute(
+    for school_id, year, pupils in read(
         select(SchoolYearSize.school_id, SchoolYearSize.year_group, SchoolYearSize.pupils)
         .where(SchoolYearSize.school_id.in_(with_requests))
         .order_by(SchoolYearSize.school_id, SchoolYearSize.year_group)
     ):
         if school_id not in with_roster:
             years[school_id].append(YearFigures(year=year, pupils=pupils, below_target=pupils, at_risk=0))
-    rows = db.session.execute(
+    rows = read(
         select(Organisation.id, Organisation.latitude, Organisation.longitude)
         .where(Organisation.id.in_(with_requests)).order_by(Organisation.id)
     ).all()
@@ -291,45 +302,54 @@ def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = 
 
 def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]]:
     """Put the result in place of the area's waiting engine proposals, schedule auto-approvals and audit the run
-    (inside the caller's write transaction; it commits). A waiting proposal the run makes again (same offer,
-    request and allocation) is kept as it is — its id, its age for expiry, its auto-approval time, a coordinator's
-    hold — with its value and reasons brought up to date; the others are cancelled ("replaced") and the new ones
-    stored. So a nightly run does not restart every proposal's clock. Returns how many proposals stand for this
-    run (kept and new) and the proposals due for auto-approval now."""
+    (inside the caller's write transaction; it commits). A waiting proposal the run makes again (same offer and
+    request) is kept as it is — its id, its age for expiry, its auto-approval time, a coordinator's hold — with
+    its value and reasons brought up to date, and its allocation if the run gives the pair more or fewer units
+    (with a history row saying so: the same pairing, resized, as a coordinator's change of allocation is); the
+    others are cancelled ("replaced") and the new ones stored. So a nightly run does not restart every proposal's
+    clock, and writes a new row only for a new pairing. Returns how many proposals stand for this run (kept and
+    new) and the proposals due for auto-approval now."""
     replaceable = _replaceable(area)
+    read = _reader()
     waiting = {(offer_id, request_id): (match_id, allocation, score, reasons)
-               for match_id, offer_id, request_id, allocation, score, reasons in db.session.execute(
+               for match_id, offer_id, request_id, allocation, score, reasons in read(
                    select(_matches.c.id, _matches.c.offer_id, _matches.c.request_id, _matches.c.allocation,
                           _matches.c.score, _matches.c.reasons).where(replaceable)).all()}  # all(): one fetch
     # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
     # this one; an offer and request that already have another live match are not proposed twice.
-    taken = {(o, r) for o, r in db.session.execute(
+    taken = {(o, r) for o, r in read(
         select(Match.offer_id, Match.request_id).where(Match.area_id == area.id, Match.status.in_(LIVE), ~replaceable)
     ).all()}
-    rows, refresh, kept = [], [], 0
+    rows, refresh, resize, kept = [], [], [], 0
     for proposal in result.proposals:
         key = (proposal.offer_id, proposal.request_id)
         if key in taken:
             continue
         reasons = " · ".join(proposal.reasons)
-        earlier = waiting.get(key)
-        if earlier is not None and earlier[1] == proposal.allocation:
-            del waiting[key]
-            kept += 1
-            if (earlier[2], earlier[3]) != (proposal.value, reasons):
-                refresh.append({"id": earlier[0], "score": proposal.value, "reasons": reasons})
+        earlier = waiting.pop(key, None)
+        if earlier is None:
+            rows.append({"offer_id": proposal.offer_id, "request_id": proposal.request_id,
+                         "allocation": proposal.allocation, "score": proposal.value, "reasons": reasons})
             continue
-        rows.append({"offer_id": proposal.offer_id, "request_id": proposal.request_id,
-                     "allocation": proposal.allocation, "score": proposal.value, "reasons": reasons})
+        kept += 1
+        match_id, allocation, score, text = earlier
+        if allocation != proposal.allocation:
+            resize.append({"id": match_id, "was": allocation, "allocation": proposal.allocation,
+                           "score": proposal.value, "reasons": reasons,
+                           "note": RESIZED_NOTE.format(was=allocation, allocation=proposal.allocation)})
+        elif (score, text) != (proposal.value, reasons):
+            refresh.append({"id": match_id, "score": proposal.value, "reasons": reasons})
     replaced = _replace_proposals(area, by, only=None if not kept else sorted(m for m, *_ in waiting.values()))
     _refresh_proposals(refresh)
+    _resize_proposals(resize, by)
     due_now = auto_approval.schedule_all(_insert_proposals(area, rows, by))  # offers opted in to auto-approval
     stored = kept + len(rows)
     totals = result.totals
     audit.record(
         "matching.run", actor=by, area_id=area.id,
-        detail=(f"{stored} proposals stored ({kept} kept from the run before, {len(result.proposals) - stored} "
-                f"already matched otherwise), {replaced} earlier proposals replaced, {len(result.unmatched)} "
+        detail=(f"{stored} proposals stored ({kept} kept from the run before, {len(resize)} of them with a new "
+                f"allocation; {len(result.proposals) - stored} already matched otherwise), {replaced} earlier "
+                f"proposals replaced, {len(result.unmatched)} "
                 f"requests not placed in full; {totals.units_placed} of {totals.units_needed} units placed, total "
                 f"value {totals.total_value:g}"),
     )
@@ -355,10 +375,13 @@ def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None 
     try:
         for area in areas:
             instance = build_instance(area, today=today)
-            if len(pending) == processes:
-                waiting_area, solver = pending.popleft()
-                yield waiting_area, solver.result()
-            pending.append((area, _Solver(instance)))
+            if len(pending) < processes:
+                pending.append((area, _Solver(instance)))
+                continue
+            waiting_area, solver = pending.popleft()
+            result = solver.result()
+            pending.append((area, _Solver(instance)))  # solving before the caller stores: no core waits for it
+            yield waiting_area, result
         while pending:
             waiting_area, solver = pending.popleft()
             yield waiting_area, solver.result()
@@ -469,6 +492,47 @@ def _refresh_proposals(rows: list[dict]) -> None:
     _expire_matches(lambda match: inspect(match).identity[0] in refreshed, ["score", "reasons", "updated_at"])
 
 
+def _resize_proposals(rows: list[dict], by: User | None) -> None:
+    """Give kept proposals the run's new allocation, value and reasons (rows of id, was, allocation, score, reasons,
+    note), each with a history row (proposed to proposed, the note saying from what to what), while still waiting
+    with the allocation read: on PostgreSQL one statement (the conditional UPDATE ... FROM json_to_recordset in a
+    CTE, the history rows inserted from what it returned), so a proposal a coordinator decided or changed
+    meanwhile stays as they left it; on SQLite, under the write lock, the history rows from the same condition
+    just before the UPDATE, each by the driver's executemany."""
+    if not rows:
+        return
+    now = utcnow()
+    if _dialect() == "postgresql":
+        new = _json_rows(rows, column("id", Integer), column("was", Integer), column("allocation", Integer),
+                         column("score", Float), column("reasons", Text), column("note", Text))
+        resized = (update(_matches)
+                   .where(_matches.c.id == new.c.id, _matches.c.status == MatchStatus.PROPOSED,
+                          _matches.c.allocation == new.c.was)
+                   .values(allocation=new.c.allocation, score=new.c.score, reasons=new.c.reasons,
+                           updated_at=literal(now, DateTime()))
+                   .returning(_matches.c.id, new.c.note).cte("resized"))
+        db.session.execute(_history_insert(resized.c.id, None, by, now, MatchStatus.PROPOSED, MatchStatus.PROPOSED,
+                                           resized.c.note))
+    else:
+        connection = db.session.connection()
+        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        proposed = str(MatchStatus.PROPOSED)
+        connection.exec_driver_sql(  # one statement over the rows as JSON (json_each), not one per row
+            "INSERT INTO match_events (match_id, at, actor_id, from_status, to_status, note) "
+            "SELECT matches.id, ?, ?, ?, ?, json_extract(new.value, '$.note') FROM json_each(?) AS new "
+            "JOIN matches ON matches.id = json_extract(new.value, '$.id') "
+            "WHERE matches.status = ? AND matches.allocation = json_extract(new.value, '$.was') ORDER BY matches.id",
+            (stamp, getattr(by, "id", None), proposed, proposed, json.dumps(rows), proposed))
+        connection.exec_driver_sql(
+            "UPDATE matches SET allocation = ?, score = ?, reasons = ?, updated_at = ? "
+            "WHERE id = ? AND status = ? AND allocation = ?",
+            [(row["allocation"], row["score"], row["reasons"], stamp, row["id"], proposed, row["was"])
+             for row in rows])
+    resized_ids = {row["id"] for row in rows}
+    _expire_matches(lambda match: inspect(match).identity[0] in resized_ids,
+                    ["allocation", "score", "reasons", "updated_at"])
+
+
 def _json_rows(rows: list[dict], *columns):
     """The rows as a table on PostgreSQL: they travel as one JSON parameter (json.dumps is fast; a list per column
     would be adapted element by element) and json_to_recordset turns them back into typed columns."""
@@ -476,10 +540,12 @@ def _json_rows(rows: list[dict], *columns):
         *columns, name="new", joins_implicitly=True).render_derived(with_types=True)
 
 
-def _history_insert(match_id, where, by: User | None, now, from_status: str | None, to_status: str, note: str):
-    """INSERT ... SELECT of one history row per match id the select gives (`where` may narrow it)."""
+def _history_insert(match_id, where, by: User | None, now, from_status: str | None, to_status: str, note):
+    """INSERT ... SELECT of one history row per match id the select gives (`where` may narrow it); `note` is the
+    same text for every row, or a column of the select's."""
     rows = select(match_id, literal(now, DateTime()), literal(getattr(by, "id", None), Integer()),
-                  literal(from_status, String()), literal(to_status, String()), literal(note, Text()))
+                  literal(from_status, String()), literal(to_status, String()),
+                  literal(note, Text()) if isinstance(note, str) else note)
     if where is not None:
         rows = rows.where(where)
     return insert(_events).from_select(["match_id", "at", "actor_id", "from_status", "to_status", "note"],
