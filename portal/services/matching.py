@@ -14,6 +14,7 @@ import multiprocessing
 import os
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import (
@@ -113,11 +114,94 @@ def _replaceable(area: Area):
 
 def build_instance(area: Area, *, today: date | None = None) -> Instance:
     """The engine's input for one area, read with a handful of set-based queries (none per row)."""
-    today = today or date.today()
-    read = _reader()
+    return _read(area, today or date.today()).instance()
 
+
+@dataclass(frozen=True)
+class _Rows:
+    """An area's instance as the database gives it: plain rows, read in the run's transaction (_read). `instance()`
+    builds the engine's objects from them, pure Python: a run does that in the forked solver, so the process that
+    reads and stores every area does not."""
+
+    today: date
+    label: str
+    weights: Weights
+    requests: list  # (id, school_id, area_id, wanted_types, sectors, year_mask, pupils, starts_on, ends_on,
+    #                  deliveries, created_at, max_travel_miles, keep_together); the lists as JSON text
+    offers: list  # (id, provider_id, area_id, type, sector, delivery, capacity, allocated, per_session, starts_on,
+    #               ends_on, year_mask, max_travel_miles, open_to_all_areas, latitude, longitude)
+    held: list  # (request_id, school_id, offer_id, units) of matches holding capacity or direct proposals waiting
+    pupils: list  # (school_id, year_group, pupils, below target, at risk) of schools with a roster
+    year_sizes: list  # (school_id, year_group, pupils) as the school gave them
+    places: list  # (school_id, latitude, longitude)
+    history: list  # (school_id, provider_id, matches)
+
+    def instance(self) -> Instance:
+        units = {code: kind.unit.value for code, kind in OFFER_TYPES.items()}
+        offers = tuple(  # rows unpacked as tuples: attribute access on each row costs more than the engine's arrays
+            OfferInput(
+                id=id_, provider_id=provider_id, area_id=area_id, type=type_, sector=sector, delivery=delivery,
+                capacity=capacity, allocated=allocated, unit=units.get(type_, Unit.PUPILS.value),
+                per_session=per_session, starts_on=starts_on, ends_on=ends_on, year_mask=year_mask,
+                latitude=latitude, longitude=longitude, max_travel_miles=max_travel_miles,
+                open_to_all_areas=bool(open_to_all_areas),
+            )
+            for (id_, provider_id, area_id, type_, sector, delivery, capacity, allocated, per_session, starts_on,
+                 ends_on, year_mask, max_travel_miles, open_to_all_areas, latitude, longitude) in self.offers
+        )
+        held_by_request: dict[int, int] = defaultdict(int)
+        held_by_pair: dict[tuple[int, int], int] = defaultdict(int)
+        for request_id, school_id, offer_id, held_units in self.held:
+            held_by_request[request_id] += int(held_units)
+            held_by_pair[(school_id, offer_id)] += int(held_units)
+        requests = tuple(
+            RequestInput(
+                id=id_, school_id=school_id, area_id=area_id, wanted_types=_codes(wanted_types),
+                sectors=_codes(sectors), year_mask=year_mask, pupils=pupils, starts_on=starts_on, ends_on=ends_on,
+                deliveries=_codes(deliveries), created_on=created_at.date(), held=held_by_request.get(id_, 0),
+                max_travel_miles=max_travel_miles, keep_together=bool(keep_together),
+            )
+            for (id_, school_id, area_id, wanted_types, sectors, year_mask, pupils, starts_on, ends_on, deliveries,
+                 created_at, max_travel_miles, keep_together) in self.requests
+        )
+        school_ids = {r.school_id for r in requests}
+        schools, any_roster = self._schools(school_ids)
+        offer_ids = {o.id for o in offers}
+        provider_ids = {o.provider_id for o in offers}
+        held = tuple(Held(school_id, offer_id, n) for (school_id, offer_id), n in sorted(held_by_pair.items())
+                     if school_id in school_ids and offer_id in offer_ids and n > 0)
+        history = tuple(History(s, p, int(n)) for s, p, n in sorted(self.history)
+                        if s in school_ids and p in provider_ids and n > 0)
+        return Instance(
+            today=self.today, offers=offers, requests=requests, schools=schools, history=history, held=held,
+            need_basis=NEED_BELOW_FOUR if any_roster else NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
+            weights=self.weights, type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
+            label=self.label,
+        )
+
+    def _schools(self, school_ids: set[int]) -> tuple[tuple[SchoolInput, ...], bool]:
+        """The schools with live requests: their location and, per year group, their pupils, how many are below
+        the area's target and how many of those are at risk. A school with a roster (4/6) is read from its
+        pupils' kept contact totals; one without falls back to its pupils per year group, none of whom has a
+        recorded contact. Also says whether any school had a roster (the instance's need basis)."""
+        years: dict[int, list[YearFigures]] = defaultdict(list)
+        for school_id, year, pupils, below, at_risk in self.pupils:
+            years[school_id].append(YearFigures(year=year, pupils=int(pupils), below_target=int(below or 0),
+                                                at_risk=int(at_risk or 0)))
+        with_roster = set(years)
+        for school_id, year, pupils in self.year_sizes:
+            if school_id not in with_roster:
+                years[school_id].append(YearFigures(year=year, pupils=pupils, below_target=pupils, at_risk=0))
+        schools = tuple(SchoolInput(id=id_, latitude=latitude, longitude=longitude, years=tuple(years[id_]))
+                        for id_, latitude, longitude in self.places if id_ in school_ids)
+        return schools, bool(with_roster & school_ids)
+
+
+def _read(area: Area, today: date) -> _Rows:
+    """The rows of the area's instance (see _Rows), read with a handful of set-based queries (none per row)."""
+    read = _reader()
     live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
-    request_rows = read(
+    requests = read(
         select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, _text(SchoolRequest.wanted_types),
                _text(SchoolRequest.sectors), SchoolRequest.year_mask, SchoolRequest.pupils, SchoolRequest.starts_on,
                SchoolRequest.ends_on, _text(SchoolRequest.deliveries), SchoolRequest.created_at,
@@ -126,8 +210,7 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
         .where(*live, Organisation.area_id == area.id)
         .order_by(SchoolRequest.id)
     ).all()
-
-    offer_rows = read(
+    offers = read(
         select(Offer.id, Offer.provider_id, Offer.area_id, Offer.type, Offer.sector, Offer.delivery, Offer.capacity,
                Offer.allocated, Offer.per_session, Offer.starts_on, Offer.ends_on, Offer.year_mask,
                Offer.max_travel_miles, Offer.open_to_all_areas, Organisation.latitude, Organisation.longitude)
@@ -136,55 +219,20 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
                (Offer.area_id == area.id) | Offer.open_to_all_areas.is_(True),
                # only types a live request asks for: no other offer can pair (internship weeks, say, which
                # schools cannot ask for, or a type nobody in the area wants now)
-               Offer.type.in_(sorted({code for row in request_rows for code in _codes(row[3])})))
+               Offer.type.in_(sorted({code for row in requests for code in _codes(row[3])})))
         .order_by(Offer.id)
     ).all()
-    units = {code: kind.unit.value for code, kind in OFFER_TYPES.items()}
-    offers = tuple(  # rows unpacked as tuples: attribute access on each row costs more than the engine's arrays
-        OfferInput(
-            id=id_, provider_id=provider_id, area_id=area_id, type=type_, sector=sector, delivery=delivery,
-            capacity=capacity, allocated=allocated, unit=units.get(type_, Unit.PUPILS.value),
-            per_session=per_session, starts_on=starts_on, ends_on=ends_on, year_mask=year_mask, latitude=latitude,
-            longitude=longitude, max_travel_miles=max_travel_miles, open_to_all_areas=bool(open_to_all_areas),
-        )
-        for (id_, provider_id, area_id, type_, sector, delivery, capacity, allocated, per_session, starts_on,
-             ends_on, year_mask, max_travel_miles, open_to_all_areas, latitude, longitude) in offer_rows
-    )
-
     # What a request already has, per request and per (school, offer), in one grouped query: matches holding
     # capacity, and direct proposals still waiting for a coordinator (a school asked for that offer, or the
     # provider offered) — the engine does not propose those pupils a second time.
-    held_by_request: dict[int, int] = defaultdict(int)
-    held_by_pair: dict[tuple[int, int], int] = defaultdict(int)
     waiting_direct = (Match.status == MatchStatus.PROPOSED) & (Match.origin != MatchOrigin.ENGINE)
-    for request_id, school_id, offer_id, units in read(
+    held = read(
         select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
         .where(Match.area_id == area.id, Match.status.in_(HOLDS_CAPACITY) | waiting_direct)
         .group_by(Match.request_id, SchoolRequest.school_id, Match.offer_id)
-    ):
-        held_by_request[request_id] += int(units)
-        held_by_pair[(school_id, offer_id)] += int(units)
-
-    requests = tuple(
-        RequestInput(
-            id=id_, school_id=school_id, area_id=area_id, wanted_types=_codes(wanted_types), sectors=_codes(sectors),
-            year_mask=year_mask, pupils=pupils, starts_on=starts_on, ends_on=ends_on, deliveries=_codes(deliveries),
-            created_on=created_at.date(), held=held_by_request.get(id_, 0), max_travel_miles=max_travel_miles,
-            keep_together=bool(keep_together),
-        )
-        for (id_, school_id, area_id, wanted_types, sectors, year_mask, pupils, starts_on, ends_on, deliveries,
-             created_at, max_travel_miles, keep_together) in request_rows
-    )
-
-    school_ids = {r.school_id for r in requests}
-    schools, any_roster = _schools(school_ids, area.contact_target)
-    offer_ids = {o.id for o in offers}
-    provider_ids = {o.provider_id for o in offers}
-    held = tuple(Held(school_id, offer_id, units) for (school_id, offer_id), units in sorted(held_by_pair.items())
-                 if school_id in school_ids and offer_id in offer_ids and units > 0)
-
-    history_rows = read(
+    ).all()
+    history = read(
         select(SchoolRequest.school_id, Offer.provider_id, func.count(Match.id))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
         .join(Offer, Offer.id == Match.offer_id)
@@ -193,16 +241,32 @@ def build_instance(area: Area, *, today: date | None = None) -> Instance:
                ~_replaceable(area))
         .group_by(SchoolRequest.school_id, Offer.provider_id)
     ).all()
-    history = tuple(History(s, p, int(n)) for s, p, n in sorted(history_rows)
-                    if s in school_ids and p in provider_ids and n > 0)
-
-    return Instance(
-        today=today, offers=offers, requests=requests, schools=schools, history=history, held=held,
-        need_basis=NEED_BELOW_FOUR if any_roster else NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
-        weights=area_weights(area),
-        type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
-        label=f"{area.name} on {today.isoformat()}",
-    )
+    pupils, year_sizes, places = [], [], []
+    # The schools as a list of ids, not the requests' subquery: PostgreSQL took that for a semi join scanning
+    # every school's requests once per year-group row (20 ms an area, now well under 1).
+    with_requests = sorted({row[1] for row in requests})
+    if with_requests:
+        target = area.contact_target
+        pupils = read(
+            select(Pupil.school_id, Pupil.year_group, func.count(),
+                   func.sum(case((Pupil.contacts < target, 1), else_=0)),
+                   func.sum(case(((Pupil.contacts < target) & Pupil.at_risk.is_(True), 1), else_=0)))
+            .where(Pupil.school_id.in_(with_requests), Pupil.status == PupilStatus.ON_ROLL)
+            .group_by(Pupil.school_id, Pupil.year_group)
+            .order_by(Pupil.school_id, Pupil.year_group)
+        ).all()
+        year_sizes = read(
+            select(SchoolYearSize.school_id, SchoolYearSize.year_group, SchoolYearSize.pupils)
+            .where(SchoolYearSize.school_id.in_(with_requests))
+            .order_by(SchoolYearSize.school_id, SchoolYearSize.year_group)
+        ).all()
+        places = read(
+            select(Organisation.id, Organisation.latitude, Organisation.longitude)
+            .where(Organisation.id.in_(with_requests)).order_by(Organisation.id)
+        ).all()
+    return _Rows(today=today, label=f"{area.name} on {today.isoformat()}", weights=area_weights(area),
+                 requests=requests, offers=offers, held=held, pupils=pupils, year_sizes=year_sizes, places=places,
+                 history=history)
 
 
 def _reader():
@@ -220,45 +284,6 @@ def _text(column):
 @functools.lru_cache(maxsize=4096)
 def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text) or ()) if text else ()
-
-
-def _schools(school_ids: set[int], target: int) -> tuple[tuple[SchoolInput, ...], bool]:
-    """The schools with live requests: their location and, per year group, their pupils, how many are below the
-    area's target and how many of those are at risk. A school with a roster (4/6) is read from its pupils'
-    kept contact totals; one without falls back to its pupils per year group, none of whom has a recorded
-    contact. Also says whether any school had a roster (the instance's need basis)."""
-    if not school_ids:
-        return (), False
-    read = _reader()
-    # The schools as a list of ids, not the requests' subquery: PostgreSQL took that for a semi join scanning
-    # every school's requests once per year-group row (20 ms an area, now well under 1).
-    with_requests = sorted(school_ids)
-    years: dict[int, list[YearFigures]] = defaultdict(list)
-    for school_id, year, pupils, below, at_risk in read(
-        select(Pupil.school_id, Pupil.year_group, func.count(),
-               func.sum(case((Pupil.contacts < target, 1), else_=0)),
-               func.sum(case(((Pupil.contacts < target) & Pupil.at_risk.is_(True), 1), else_=0)))
-        .where(Pupil.school_id.in_(with_requests), Pupil.status == PupilStatus.ON_ROLL)
-        .group_by(Pupil.school_id, Pupil.year_group)
-        .order_by(Pupil.school_id, Pupil.year_group)
-    ):
-        years[school_id].append(YearFigures(year=year, pupils=int(pupils), below_target=int(below or 0),
-                                            at_risk=int(at_risk or 0)))
-    with_roster = set(years)
-    for school_id, year, pupils in read(
-        select(SchoolYearSize.school_id, SchoolYearSize.year_group, SchoolYearSize.pupils)
-        .where(SchoolYearSize.school_id.in_(with_requests))
-        .order_by(SchoolYearSize.school_id, SchoolYearSize.year_group)
-    ):
-        if school_id not in with_roster:
-            years[school_id].append(YearFigures(year=year, pupils=pupils, below_target=pupils, at_risk=0))
-    rows = read(
-        select(Organisation.id, Organisation.latitude, Organisation.longitude)
-        .where(Organisation.id.in_(with_requests)).order_by(Organisation.id)
-    ).all()
-    schools = tuple(SchoolInput(id=r.id, latitude=r.latitude, longitude=r.longitude, years=tuple(years[r.id]))
-                    for r in rows if r.id in school_ids)
-    return schools, bool(with_roster & school_ids)
 
 
 def run_matching(area: Area, *, by: User | None = None, dry_run: bool = False,
@@ -358,13 +383,15 @@ def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match
 
 def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None = None
                    ) -> Iterator[tuple[Area, Result]]:
-    """(area, result) for each area in the order given, each area's instance read here and solved in a forked
-    process of its own, `processes` of them at most at a time (default one per core; OR-Tools holds the GIL while
-    it solves, so threads would not help). The caller's work between two results (storing one area) overlaps the
-    solving of the next ones, and reading waits for a free process. One area, one process, or no fork (not
-    POSIX): solved here, one after another. A solver process inherits its instance at the fork (pickling one to a
-    pool costs about a third of solving it), touches no database, sends its result back through a pipe and ends
-    through os._exit, so the connections it inherited are never closed from it."""
+    """(area, result) for each area in the order given, each area's instance read here and built and solved in a
+    forked process of its own, `processes` of them at most at a time (default one per core; OR-Tools holds the GIL
+    while it solves, so threads would not help). The caller's work between two results (storing one area) overlaps
+    the solving of the next ones: when a solver finishes, the next area's is started before its result is handed
+    over. One area, one process, or no fork (not POSIX): solved here, one after another. A solver process inherits
+    its instance's rows at the fork (pickling an instance to a pool costs about a third of solving it), builds the
+    instance from them (this process, which reads and stores every area, is the run's longest chain), touches no
+    database, sends its result back through a pipe and ends through os._exit, so the connections it inherited are
+    never closed from it."""
     if processes is None:
         processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if min(processes, len(areas)) < 2 or "fork" not in multiprocessing.get_all_start_methods():
@@ -374,13 +401,13 @@ def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None 
     pending: deque[tuple[Area, _Solver]] = deque()
     try:
         for area in areas:
-            instance = build_instance(area, today=today)
+            rows = _read(area, today)
             if len(pending) < processes:
-                pending.append((area, _Solver(instance)))
+                pending.append((area, _Solver(rows)))
                 continue
             waiting_area, solver = pending.popleft()
             result = solver.result()
-            pending.append((area, _Solver(instance)))  # solving before the caller stores: no core waits for it
+            pending.append((area, _Solver(rows)))  # solving before the caller stores: no core waits for it
             yield waiting_area, result
         while pending:
             waiting_area, solver = pending.popleft()
@@ -391,12 +418,13 @@ def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None 
 
 
 class _Solver:
-    """The engine run on one instance in a forked child process; result() waits for it."""
+    """The engine run on one area's instance, built from its rows, in a forked child process; result() waits for
+    it."""
 
-    def __init__(self, instance: Instance):
+    def __init__(self, rows: _Rows):
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_solve_and_send, args=(instance, send), daemon=True)
+        self._process = context.Process(target=_solve_and_send, args=(rows, send), daemon=True)
         self._process.start()
         send.close()  # the child's end: the parent keeps only its own, so a dead child reads as EOF
 
@@ -420,9 +448,9 @@ class _Solver:
         self._process.join()
 
 
-def _solve_and_send(instance: Instance, send) -> None:
+def _solve_and_send(rows: _Rows, send) -> None:
     try:
-        outcome: Result | Exception = solve(instance)
+        outcome: Result | Exception = solve(rows.instance())
     except Exception as error:  # sent back, so the run fails in the parent with the engine's own error
         outcome = error
     send.send(outcome)
