@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.matching import Held, History, YearFigures, solve
 from portal.matching.model import NEED_NO_CONTACTS
 from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, RequestStatus
-from portal.services import auto_approval, jobs, matching
+from portal.services import auto_approval, jobs, matching, matching_store
 from portal.services import matches as matches_service
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
@@ -256,12 +256,12 @@ def test_a_resize_leaves_a_proposal_a_coordinator_changed_or_decided_meanwhile_a
     first = {m.request_id: m for m in _engine_matches()}
     changed, decided = first[changed_request.id], first[decided_request.id]
     seen = [{"id": m.id, "was": m.allocation, "allocation": 5, "score": 1.0, "reasons": "resized",
-             "note": matching.RESIZED_NOTE.format(was=m.allocation, allocation=5)} for m in (changed, decided)]
+             "note": matching_store.RESIZED_NOTE.format(was=m.allocation, allocation=5)} for m in (changed, decided)]
     matches_service.change_allocation(changed, 12, by=coordinator)
     matches_service.reject_match(decided, by=coordinator, reason="Not this term")
     events_before = db.session.scalar(select(func.count()).select_from(MatchEvent))
 
-    matching._resize_proposals(seen, None)
+    matching_store._resize_proposals(seen, None)
     db.session.commit()
 
     db.session.expire_all()

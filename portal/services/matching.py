@@ -4,9 +4,10 @@ The engine (portal.matching) is pure; this service is the only place that reads 
 writes its output back. `build_instance` is the engine's exact input, so `flask match export` can write it to a
 file and `flask match solve` can re-run it offline (docs/matching.md, "The instance format").
 
-A run replaces the area's earlier unapproved engine proposals: in one write transaction those it does not make again
+A run replaces the area's earlier unapproved engine proposals, in one write transaction: those it does not make again
 move to cancelled (with their history row) and the new proposals are stored, each with its first history row; those
-it makes again stay, brought up to date (a new allocation with a history row of its own).
+it makes again stay, brought up to date (a new allocation with a history row of its own). How is
+services.matching_store's.
 """
 import functools
 import json
@@ -17,26 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    Integer,
-    String,
-    Text,
-    any_,
-    bindparam,
-    case,
-    cast,
-    column,
-    func,
-    insert,
-    inspect,
-    literal,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Text, case, cast, func, select
 
 from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
@@ -58,10 +40,8 @@ from portal.matching.model import NEED_BELOW_FOUR, NEED_NO_CONTACTS
 from portal.matching.weights import Weights
 from portal.models import (
     HOLDS_CAPACITY,
-    LIVE,
     Area,
     Match,
-    MatchEvent,
     MatchOrigin,
     MatchStatus,
     Offer,
@@ -73,20 +53,14 @@ from portal.models import (
     SchoolRequest,
     SchoolYearSize,
     User,
-    utcnow,
 )
-from portal.services import audit, auto_approval
+from portal.services import auto_approval, matching_store
 from portal.services.db_locks import write_transaction
 from portal.vocab import SECTORS, Role
 
 LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
 # Earlier matches that count for variety: those holding capacity, and proposals still waiting.
 HISTORY_STATUSES = tuple(HOLDS_CAPACITY | {MatchStatus.PROPOSED})
-REPLACED_NOTE = "replaced by a new matching run"
-PROPOSED_NOTE = "proposed by matching"
-RESIZED_NOTE = "allocation changed from {was} to {allocation} by a new matching run"
-SQLITE_IDS = 5_000  # ids per IN list on SQLite (well under its limit of bound parameters)
-_matches, _events = Match.__table__, MatchEvent.__table__
 
 
 def area_named(name: str) -> Area:
@@ -105,11 +79,6 @@ def all_areas() -> list[Area]:
 def area_weights(area: Area) -> Weights:
     """The defaults with the area's overrides laid over them (set on the admin's area page)."""
     return Weights.from_dict(area.matching_weights or {})
-
-
-def _replaceable(area: Area):
-    """The area's engine proposals still waiting for a decision: a new run replaces them."""
-    return (Match.area_id == area.id) & (Match.origin == MatchOrigin.ENGINE) & (Match.status == MatchStatus.PROPOSED)
 
 
 def build_instance(area: Area, *, today: date | None = None) -> Instance:
@@ -199,7 +168,7 @@ class _Rows:
 
 def _read(area: Area, today: date) -> _Rows:
     """The rows of the area's instance (see _Rows), read with a handful of set-based queries (none per row)."""
-    read = _reader()
+    read = matching_store.reader()
     live = (SchoolRequest.area_id == area.id, SchoolRequest.status.in_(LIVE_REQUEST), SchoolRequest.ends_on >= today)
     requests = read(
         select(SchoolRequest.id, SchoolRequest.school_id, SchoolRequest.area_id, _text(SchoolRequest.wanted_types),
@@ -238,7 +207,7 @@ def _read(area: Area, today: date) -> _Rows:
         .join(Offer, Offer.id == Match.offer_id)
         .where(Match.area_id == area.id, Match.status.in_(HISTORY_STATUSES),
                # the proposals this run replaces are not history: running twice gives the same answer
-               ~_replaceable(area))
+               ~matching_store.replaceable(area))
         .group_by(SchoolRequest.school_id, Offer.provider_id)
     ).all()
     pupils, year_sizes, places = [], [], []
@@ -267,13 +236,6 @@ def _read(area: Area, today: date) -> _Rows:
     return _Rows(today=today, label=f"{area.name} on {today.isoformat()}", weights=area_weights(area),
                  requests=requests, offers=offers, held=held, pupils=pupils, year_sizes=year_sizes, places=places,
                  history=history)
-
-
-def _reader():
-    """Runs a select of plain columns on the session's connection (after flushing what the session holds): rows
-    without the ORM's result processing, which cost a run's reads more than the database took to answer them."""
-    db.session.flush()
-    return db.session.connection().execute
 
 
 def _text(column):
@@ -316,69 +278,13 @@ def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = 
         outcomes = []
         with write_transaction():
             for area, result in solved_in_turn(areas, today=today, processes=processes):
-                stored, due = _store(area, result, by)
+                stored, due = matching_store.store(area, result, by)
                 due_now += due
                 outcomes.append((result, stored))
             db.session.commit()
     if due_now:
         auto_approval.run_due(only=due_now)
     return outcomes
-
-
-def _store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]]:
-    """Put the result in place of the area's waiting engine proposals, schedule auto-approvals and audit the run
-    (inside the caller's write transaction; it commits). A waiting proposal the run makes again (same offer and
-    request) is kept as it is — its id, its age for expiry, its auto-approval time, a coordinator's hold — with
-    its value and reasons brought up to date, and its allocation if the run gives the pair more or fewer units
-    (with a history row saying so: the same pairing, resized, as a coordinator's change of allocation is); the
-    others are cancelled ("replaced") and the new ones stored. So a nightly run does not restart every proposal's
-    clock, and writes a new row only for a new pairing. Returns how many proposals stand for this run (kept and
-    new) and the proposals due for auto-approval now."""
-    replaceable = _replaceable(area)
-    read = _reader()
-    waiting = {(offer_id, request_id): (match_id, allocation, score, reasons)
-               for match_id, offer_id, request_id, allocation, score, reasons in read(
-                   select(_matches.c.id, _matches.c.offer_id, _matches.c.request_id, _matches.c.allocation,
-                          _matches.c.score, _matches.c.reasons).where(replaceable)).all()}  # all(): one fetch
-    # Every request in the instance is one of this area's schools' (build_instance), so the proposals' area is
-    # this one; an offer and request that already have another live match are not proposed twice.
-    taken = {(o, r) for o, r in read(
-        select(Match.offer_id, Match.request_id).where(Match.area_id == area.id, Match.status.in_(LIVE), ~replaceable)
-    ).all()}
-    rows, refresh, resize, kept = [], [], [], 0
-    for proposal in result.proposals:
-        key = (proposal.offer_id, proposal.request_id)
-        if key in taken:
-            continue
-        reasons = " · ".join(proposal.reasons)
-        earlier = waiting.pop(key, None)
-        if earlier is None:
-            rows.append({"offer_id": proposal.offer_id, "request_id": proposal.request_id,
-                         "allocation": proposal.allocation, "score": proposal.value, "reasons": reasons})
-            continue
-        kept += 1
-        match_id, allocation, score, text = earlier
-        if allocation != proposal.allocation:
-            resize.append({"id": match_id, "was": allocation, "allocation": proposal.allocation,
-                           "score": proposal.value, "reasons": reasons,
-                           "note": RESIZED_NOTE.format(was=allocation, allocation=proposal.allocation)})
-        elif (score, text) != (proposal.value, reasons):
-            refresh.append({"id": match_id, "score": proposal.value, "reasons": reasons})
-    replaced = _replace_proposals(area, by, only=None if not kept else sorted(m for m, *_ in waiting.values()))
-    _refresh_proposals(refresh)
-    _resize_proposals(resize, by)
-    due_now = auto_approval.schedule_all(_insert_proposals(area, rows, by))  # offers opted in to auto-approval
-    stored = kept + len(rows)
-    totals = result.totals
-    audit.record(
-        "matching.run", actor=by, area_id=area.id,
-        detail=(f"{stored} proposals stored ({kept} kept from the run before, {len(resize)} of them with a new "
-                f"allocation; {len(result.proposals) - stored} already matched otherwise), {replaced} earlier "
-                f"proposals replaced, {len(result.unmatched)} "
-                f"requests not placed in full; {totals.units_placed} of {totals.units_needed} units placed, total "
-                f"value {totals.total_value:g}"),
-    )
-    return stored, due_now
 
 
 def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None = None
@@ -455,180 +361,6 @@ def _solve_and_send(rows: _Rows, send) -> None:
         outcome = error
     send.send(outcome)
     send.close()
-
-
-def _replace_proposals(area: Area, by: User | None, *, only: list[int] | None = None) -> int:
-    """Cancel the area's engine proposals still waiting (`only` those ids, if given), each with its history row,
-    set-based (a run replaces thousands) and without sending ids back. On PostgreSQL one statement: the
-    conditional UPDATE in a CTE and the INSERT of the history rows from what it returned, so a proposal someone
-    approved meanwhile no longer matches the UPDATE's WHERE, stays as they left it and gets no history row. On
-    SQLite the write lock is held (write_transaction), so the history rows are written from the same condition
-    just before the UPDATE."""
-    if only is not None and not only:
-        return 0
-    now = utcnow()
-    replaceable = _replaceable(area)
-    if _dialect() == "postgresql":
-        chosen = replaceable if only is None else replaceable & (_matches.c.id == any_(
-            bindparam("only", only, type_=postgresql.ARRAY(Integer))))
-        moved = (update(_matches).where(chosen).values(status=MatchStatus.CANCELLED, updated_at=now)
-                 .returning(_matches.c.id).cte("moved"))
-        history = _history_insert(moved.c.id, None, by, now, MatchStatus.PROPOSED, MatchStatus.CANCELLED,
-                                  REPLACED_NOTE).returning(_events.c.id).cte("history")
-        replaced = db.session.scalar(select(func.count()).select_from(moved).add_cte(history))
-    else:
-        replaced = 0
-        chunks = [None] if only is None else [only[i:i + SQLITE_IDS] for i in range(0, len(only), SQLITE_IDS)]
-        for chunk in chunks:
-            chosen = replaceable if chunk is None else replaceable & _matches.c.id.in_(chunk)
-            db.session.execute(_history_insert(_matches.c.id, chosen, by, now, MatchStatus.PROPOSED,
-                                               MatchStatus.CANCELLED, REPLACED_NOTE))
-            replaced += db.session.execute(
-                update(_matches).where(chosen).values(status=MatchStatus.CANCELLED, updated_at=now)).rowcount
-    if replaced:  # copies loaded earlier re-read their new status
-        _expire_matches(lambda match: match.area_id == area.id and match.origin == MatchOrigin.ENGINE,
-                        ["status", "updated_at"])
-    return replaced
-
-
-def _expire_matches(which, attributes: list[str]) -> None:
-    """Expire these attributes on the session's copies of the matches `which` picks (changed by a Core statement
-    behind the ORM's back), so they are read again when next used. No queries."""
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Match) and which(obj):
-            db.session.expire(obj, attributes)
-
-
-def _refresh_proposals(rows: list[dict]) -> None:
-    """Bring kept proposals' value and reasons up to date (rows of id, score, reasons), while still waiting: on
-    PostgreSQL one UPDATE ... FROM json_to_recordset, on SQLite the driver's executemany."""
-    if not rows:
-        return
-    now = utcnow()
-    if _dialect() == "postgresql":
-        new = _json_rows(rows, column("id", Integer), column("score", Float), column("reasons", Text))
-        db.session.execute(
-            update(_matches).where(_matches.c.id == new.c.id, _matches.c.status == MatchStatus.PROPOSED)
-            .values(score=new.c.score, reasons=new.c.reasons, updated_at=literal(now, DateTime())))
-    else:
-        connection = db.session.connection()
-        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
-        connection.exec_driver_sql(
-            "UPDATE matches SET score = ?, reasons = ?, updated_at = ? WHERE id = ? AND status = ?",
-            [(row["score"], row["reasons"], stamp, row["id"], str(MatchStatus.PROPOSED)) for row in rows])
-    refreshed = {row["id"] for row in rows}
-    _expire_matches(lambda match: inspect(match).identity[0] in refreshed, ["score", "reasons", "updated_at"])
-
-
-def _resize_proposals(rows: list[dict], by: User | None) -> None:
-    """Give kept proposals the run's new allocation, value and reasons (rows of id, was, allocation, score, reasons,
-    note), each with a history row (proposed to proposed, the note saying from what to what), while still waiting
-    with the allocation read: on PostgreSQL one statement (the conditional UPDATE ... FROM json_to_recordset in a
-    CTE, the history rows inserted from what it returned), so a proposal a coordinator decided or changed
-    meanwhile stays as they left it; on SQLite, under the write lock, the history rows from the same condition
-    just before the UPDATE, each by the driver's executemany."""
-    if not rows:
-        return
-    now = utcnow()
-    if _dialect() == "postgresql":
-        new = _json_rows(rows, column("id", Integer), column("was", Integer), column("allocation", Integer),
-                         column("score", Float), column("reasons", Text), column("note", Text))
-        resized = (update(_matches)
-                   .where(_matches.c.id == new.c.id, _matches.c.status == MatchStatus.PROPOSED,
-                          _matches.c.allocation == new.c.was)
-                   .values(allocation=new.c.allocation, score=new.c.score, reasons=new.c.reasons,
-                           updated_at=literal(now, DateTime()))
-                   .returning(_matches.c.id, new.c.note).cte("resized"))
-        db.session.execute(_history_insert(resized.c.id, None, by, now, MatchStatus.PROPOSED, MatchStatus.PROPOSED,
-                                           resized.c.note))
-    else:
-        connection = db.session.connection()
-        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
-        proposed = str(MatchStatus.PROPOSED)
-        connection.exec_driver_sql(  # one statement over the rows as JSON (json_each), not one per row
-            "INSERT INTO match_events (match_id, at, actor_id, from_status, to_status, note) "
-            "SELECT matches.id, ?, ?, ?, ?, json_extract(new.value, '$.note') FROM json_each(?) AS new "
-            "JOIN matches ON matches.id = json_extract(new.value, '$.id') "
-            "WHERE matches.status = ? AND matches.allocation = json_extract(new.value, '$.was') ORDER BY matches.id",
-            (stamp, getattr(by, "id", None), proposed, proposed, json.dumps(rows), proposed))
-        connection.exec_driver_sql(
-            "UPDATE matches SET allocation = ?, score = ?, reasons = ?, updated_at = ? "
-            "WHERE id = ? AND status = ? AND allocation = ?",
-            [(row["allocation"], row["score"], row["reasons"], stamp, row["id"], proposed, row["was"])
-             for row in rows])
-    resized_ids = {row["id"] for row in rows}
-    _expire_matches(lambda match: inspect(match).identity[0] in resized_ids,
-                    ["allocation", "score", "reasons", "updated_at"])
-
-
-def _json_rows(rows: list[dict], *columns):
-    """The rows as a table on PostgreSQL: they travel as one JSON parameter (json.dumps is fast; a list per column
-    would be adapted element by element) and json_to_recordset turns them back into typed columns."""
-    return func.json_to_recordset(cast(bindparam("rows", json.dumps(rows), type_=Text), JSON)).table_valued(
-        *columns, name="new", joins_implicitly=True).render_derived(with_types=True)
-
-
-def _history_insert(match_id, where, by: User | None, now, from_status: str | None, to_status: str, note):
-    """INSERT ... SELECT of one history row per match id the select gives (`where` may narrow it); `note` is the
-    same text for every row, or a column of the select's."""
-    rows = select(match_id, literal(now, DateTime()), literal(getattr(by, "id", None), Integer()),
-                  literal(from_status, String()), literal(to_status, String()),
-                  literal(note, Text()) if isinstance(note, str) else note)
-    if where is not None:
-        rows = rows.where(where)
-    return insert(_events).from_select(["match_id", "at", "actor_id", "from_status", "to_status", "note"],
-                                       rows.order_by(match_id))
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
-def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Match]:
-    """Store the new proposals (rows of offer_id, request_id, allocation, score, reasons, in that order) and their
-    first history rows, without the new ids travelling back: on PostgreSQL one statement (INSERT ... SELECT from
-    json_to_recordset in a CTE, the history rows inserted from what it returned); on SQLite the driver's
-    executemany, then the history rows INSERT ... SELECT of the ids above the largest before (the write lock is
-    held, so the new rows are exactly those). Returns, as objects, those whose offer opted in to auto-approval
-    (the only ones auto_approval looks at), in id order."""
-    if not rows:
-        return []
-    now = utcnow()
-    by_id = getattr(by, "id", None)
-    if _dialect() == "postgresql":
-        new = _json_rows(rows, column("offer_id", Integer), column("request_id", Integer),
-                         column("allocation", Integer), column("score", Float), column("reasons", Text))
-        stored = insert(_matches).from_select(
-            ["offer_id", "request_id", "allocation", "score", "reasons", "area_id", "status", "origin",
-             "created_by_id", "created_at", "updated_at"],
-            select(new.c.offer_id, new.c.request_id, new.c.allocation, new.c.score, new.c.reasons,
-                   literal(area.id, Integer()), literal(MatchStatus.PROPOSED, String()),
-                   literal(MatchOrigin.ENGINE, String()), literal(by_id, Integer()), literal(now, DateTime()),
-                   literal(now, DateTime())),
-        ).returning(_matches.c.id, _matches.c.offer_id).cte("stored")
-        history = _history_insert(stored.c.id, None, by, now, None, MatchStatus.PROPOSED, PROPOSED_NOTE) \
-            .returning(_events.c.id).cte("history")
-        auto = list(db.session.scalars(
-            select(stored.c.id).join(Offer, Offer.id == stored.c.offer_id).where(Offer.auto_approve.is_(True))
-            .order_by(stored.c.id).add_cte(history)))
-    else:  # SQLite: the driver's executemany over plain tuples, with the timestamp written as SQLAlchemy writes it
-        connection = db.session.connection()
-        before = connection.scalar(select(func.coalesce(func.max(_matches.c.id), 0)))
-        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
-        constant = (area.id, str(MatchStatus.PROPOSED), str(MatchOrigin.ENGINE), by_id, stamp, stamp)
-        connection.exec_driver_sql(
-            "INSERT INTO matches (offer_id, request_id, allocation, score, reasons, area_id, status, origin, "
-            "created_by_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [tuple(row.values()) + constant for row in rows])
-        new_rows = _matches.c.id > before
-        connection.execute(_history_insert(_matches.c.id, new_rows, by, now, None, MatchStatus.PROPOSED,
-                                           PROPOSED_NOTE))
-        auto = list(connection.scalars(
-            select(_matches.c.id).join(Offer, Offer.id == _matches.c.offer_id)
-            .where(new_rows, Offer.auto_approve.is_(True)).order_by(_matches.c.id)))
-    if not auto:
-        return []
-    return list(db.session.scalars(select(Match).where(Match.id.in_(auto)).order_by(Match.id)))
 
 
 def areas_for(user) -> list[Area]:
