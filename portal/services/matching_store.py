@@ -150,6 +150,10 @@ def _expire_matches(which, attributes: list[str]) -> None:
             db.session.expire(obj, attributes)
 
 
+def _expire_ids(ids: set[int], attributes: list[str]) -> None:
+    _expire_matches(lambda match: inspect(match).identity[0] in ids, attributes)
+
+
 def _refresh_proposals(rows: list[dict]) -> None:
     """Bring kept proposals' value and reasons up to date (rows of id, score, reasons), while still waiting: on
     PostgreSQL one UPDATE ... FROM json_to_recordset, on SQLite the driver's executemany."""
@@ -163,12 +167,11 @@ def _refresh_proposals(rows: list[dict]) -> None:
             .values(score=new.c.score, reasons=new.c.reasons, updated_at=literal(now, DateTime())))
     else:
         connection = db.session.connection()
-        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        stamp = _stamp(connection, now)
         connection.exec_driver_sql(
             "UPDATE matches SET score = ?, reasons = ?, updated_at = ? WHERE id = ? AND status = ?",
             [(row["score"], row["reasons"], stamp, row["id"], str(MatchStatus.PROPOSED)) for row in rows])
-    refreshed = {row["id"] for row in rows}
-    _expire_matches(lambda match: inspect(match).identity[0] in refreshed, ["score", "reasons", "updated_at"])
+    _expire_ids({row["id"] for row in rows}, ["score", "reasons", "updated_at"])
 
 
 def _resize_proposals(rows: list[dict], by: User | None) -> None:
@@ -177,7 +180,7 @@ def _resize_proposals(rows: list[dict], by: User | None) -> None:
     with the allocation read: on PostgreSQL one statement (the conditional UPDATE ... FROM json_to_recordset in a
     CTE, the history rows inserted from what it returned), so a proposal a coordinator decided or changed
     meanwhile stays as they left it; on SQLite, under the write lock, the history rows from the same condition
-    just before the UPDATE, each by the driver's executemany."""
+    just before the UPDATE (one INSERT ... SELECT over the rows as JSON), then the UPDATE by executemany."""
     if not rows:
         return
     now = utcnow()
@@ -194,7 +197,7 @@ def _resize_proposals(rows: list[dict], by: User | None) -> None:
                                            resized.c.note))
     else:
         connection = db.session.connection()
-        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        stamp = _stamp(connection, now)
         proposed = str(MatchStatus.PROPOSED)
         connection.exec_driver_sql(  # one statement over the rows as JSON (json_each), not one per row
             "INSERT INTO match_events (match_id, at, actor_id, from_status, to_status, note) "
@@ -207,9 +210,7 @@ def _resize_proposals(rows: list[dict], by: User | None) -> None:
             "WHERE id = ? AND status = ? AND allocation = ?",
             [(row["allocation"], row["score"], row["reasons"], stamp, row["id"], proposed, row["was"])
              for row in rows])
-    resized_ids = {row["id"] for row in rows}
-    _expire_matches(lambda match: inspect(match).identity[0] in resized_ids,
-                    ["allocation", "score", "reasons", "updated_at"])
+    _expire_ids({row["id"] for row in rows}, ["allocation", "score", "reasons", "updated_at"])
 
 
 def _json_rows(rows: list[dict], *columns):
@@ -233,6 +234,11 @@ def _history_insert(match_id, where, by: User | None, now, from_status: str | No
 
 def _dialect() -> str:
     return db.session.get_bind().dialect.name
+
+
+def _stamp(connection, now):
+    """`now` as SQLAlchemy writes a DateTime on this connection, for the driver's own executemany."""
+    return DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
 
 
 def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Match]:
@@ -265,7 +271,7 @@ def _insert_proposals(area: Area, rows: list[dict], by: User | None) -> list[Mat
     else:  # SQLite: the driver's executemany over plain tuples, with the timestamp written as SQLAlchemy writes it
         connection = db.session.connection()
         before = connection.scalar(select(func.coalesce(func.max(_matches.c.id), 0)))
-        stamp = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        stamp = _stamp(connection, now)
         constant = (area.id, str(MatchStatus.PROPOSED), str(MatchOrigin.ENGINE), by_id, stamp, stamp)
         connection.exec_driver_sql(
             "INSERT INTO matches (offer_id, request_id, allocation, score, reasons, area_id, status, origin, "
