@@ -33,6 +33,8 @@ bootstrap = Bootstrap5()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # the most of the file mapped at once; only what is read takes memory
+SQLITE_CACHE_KIB = 64 * 1024  # each connection's page cache (SQLite's default is 2 MiB)
 
 
 @event.listens_for(Engine, "connect")
@@ -45,4 +47,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Read pages through the OS page cache mapped in, not a read() per page into a cache that any other worker's
+    # write empties (bench/README.md, session 15). Writes still go through write(): a full or read-only disk is
+    # still an I/O error, not a crash.
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()

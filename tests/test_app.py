@@ -4,7 +4,7 @@ from sqlalchemy.exc import OperationalError
 
 from config import ProductionConfig
 from portal import create_app
-from portal.extensions import db
+from portal.extensions import SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES, db
 
 
 def test_healthz_reports_database_ok(client):
@@ -72,6 +72,9 @@ def test_sqlite_pragmas_are_set(app):
     assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    # Pages are read through memory-mapped I/O, with a page cache larger than SQLite's 2 MiB default.
+    assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == SQLITE_MMAP_BYTES > 0
+    assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB < -2000
 
 
 def test_a_concurrent_change_gives_409_not_a_stack_trace(app, client, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, func, select
 
-from portal.extensions import db
+from portal.extensions import SQLITE_BUSY_TIMEOUT_MS, db
 from portal.models import AuditEvent, Match, MatchEvent, Offer, OutboxMessage, SchoolRequest, User
 from portal.vocab import Role
 from tests.concurrency import WAIT, Race, World, count, fresh_pg_schema, last_audit_id, run_race, sqlite_file
@@ -200,20 +200,82 @@ def test_two_approvals_for_one_request_at_once_count_its_places_one_after_the_ot
 
 # --- the write-transaction helper (SQLite) ----------------------------------------------------------------------------
 
+def _lock_is_free() -> bool:
+    """Whether another connection to the same SQLite file can take the write lock right now."""
+    import sqlite3
+
+    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error)
+        return False
+    finally:
+        other.close()
+
+
 @pytest.mark.sqlite_only
 def test_only_write_use_cases_take_the_write_lock_early(app):
     from portal.services.db_locks import write_transaction
 
-    seen: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda conn, cursor, statement, *args: seen.append(statement))
     db.session.scalar(select(func.count()).select_from(Match))
+    assert _lock_is_free()  # a read keeps the driver's lazy transaction: no lock
     db.session.commit()
-    assert not any(statement.startswith("BEGIN") for statement in seen)
-    seen.clear()
     with write_transaction():
         db.session.scalar(select(func.count()).select_from(Match))
+        assert not _lock_is_free()  # taken at the start, before any write
         db.session.commit()
-    assert seen[0] == "BEGIN IMMEDIATE"
+    assert _lock_is_free()
+    # The quick retries leave the connection's busy timeout as it was.
+    assert db.session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+    db.session.rollback()
+
+
+@pytest.mark.sqlite_only
+def test_a_writer_retries_quickly_then_waits_out_the_busy_timeout(app, monkeypatch):
+    """While another connection holds the lock, BEGIN IMMEDIATE is retried every millisecond or two for a while, then
+    SQLite's busy handler waits out the busy timeout and the use case fails with SQLAlchemy's OperationalError
+    (no raw driver error); the lock released, the next writer begins at once."""
+    import sqlite3
+
+    from portal.services import db_locks
+    from portal.services.db_locks import write_transaction
+
+    tries: list[float] = []
+    real = db_locks._try_begin_immediate
+
+    def counting(dbapi_connection):
+        class Counted:
+            def execute(self, statement):
+                if statement == "BEGIN IMMEDIATE":
+                    tries.append(time.monotonic())
+                return dbapi_connection.execute(statement)
+        return real(Counted())
+
+    monkeypatch.setattr(db_locks, "_try_begin_immediate", counting)
+    monkeypatch.setattr(db_locks, "_RETRY_FOR_S", 0.05)
+    monkeypatch.setattr(db_locks, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        db.session.connection().exec_driver_sql("PRAGMA busy_timeout=200")
+        db.session.commit()
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="locked"), write_transaction():
+            pass
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(tries) >= 10  # retried at short intervals (0.5 ms growing to 2 ms), not once
+    assert tries[-1] - tries[0] <= 0.05 + 0.02
+    assert waited >= 0.05 + 0.15  # then the busy timeout's wait
+    tries.clear()
+    with write_transaction():
+        db.session.commit()
+    assert len(tries) == 1
 
 
 @pytest.mark.sqlite_only
@@ -251,6 +313,32 @@ def test_a_second_writer_waits_for_the_first_instead_of_failing(app):
     assert finished["waited"] >= 0.2
     db.session.expire_all()
     assert db.session.get(type(area), area.id).name == "First, then second"
+
+
+def test_write_transaction_keeps_who_acts_and_reloads_the_rest(app):
+    """After the read transaction ends, the acting user's id and email need no query (the history and audit rows
+    read them under the write lock); their other columns, and every other object, reload as the database has them."""
+    from portal.services.db_locks import write_transaction
+
+    area = make_area("Keeping")
+    user = make_user(Role.COORDINATOR, email="keeps@example.org", name="Before")
+    db.session.commit()
+    db.session.get(User, user.id), db.session.get(type(area), area.id)  # loaded in a read transaction, as a view does
+    with db.engine.begin() as other:  # someone else renames both meanwhile
+        other.execute(sa.update(User).where(User.id == user.id).values(name="After"))
+        other.execute(sa.update(type(area)).where(type(area).id == area.id).values(name="Renamed"))
+    seen: list[str] = []
+    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        with write_transaction():
+            assert (user.id, user.email) == (user.id, "keeps@example.org")
+            assert not any("FROM users" in statement for statement in seen)
+            assert user.name == "After" and area.name == "Renamed"
+            db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert any("FROM users" in statement for statement in seen)
 
 
 def test_write_transaction_refuses_unsaved_changes(app):
