@@ -242,3 +242,39 @@ def test_refresh_pupils_query_count_does_not_grow_with_pupils(world):
     many = _statements_to_refresh(school, provider, 100)
     assert few == many
     assert few <= 4
+
+
+def test_a_correction_writes_only_the_rows_it_changes(app, world):
+    """A correction of one pupil's attendance on a register of five: the UPDATEs and the per-year rows touch that
+    pupil alone (the rest already hold the right totals), and every total still equals a fresh count."""
+    _area, school, provider = world
+    lead = make_user(Role.CAREERS_LEAD, organisation=school)
+    offer, request = make_offer(provider), make_request(school)
+    match = Match(offer_id=offer.id, request_id=request.id, area_id=school.area_id, allocation=5,
+                  origin="school_asked", status=MatchStatus.SCHEDULED,
+                  session_starts_at=datetime(2025, 11, 5, 10), session_minutes=60)
+    db.session.add(match)
+    pupils = [make_pupil(school) for _ in range(5)]
+    held(school, provider, date(2025, 10, 1), pupils)  # an earlier contact each, so every pupil has year rows
+    db.session.commit()
+    ids = [pupil.id for pupil in pupils]
+    registers.set_register(match, ids, by=lead)
+    registers.record_attendance(match, ids, registers.Checklist(**MEANINGFUL), by=lead)
+    written: dict[str, int] = {}
+
+    def rowcount(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        verb, table = words[0], words[2] if words[0] in ("DELETE", "INSERT") else words[1]
+        if verb in ("UPDATE", "DELETE", "INSERT") and table in ("pupils", "register_entries", "pupil_year_counts"):
+            written[f"{verb} {table}"] = written.get(f"{verb} {table}", 0) + cursor.rowcount
+
+    event.listen(db.engine, "after_cursor_execute", rowcount)
+    try:
+        registers.record_attendance(match, ids[1:], registers.Checklist(**MEANINGFUL), by=lead)  # one did not go
+    finally:
+        event.remove(db.engine, "after_cursor_execute", rowcount)
+    assert written == {"UPDATE register_entries": 1, "UPDATE pupils": 1, "DELETE pupil_year_counts": 1,
+                       "INSERT pupil_year_counts": 1}
+    db.session.expire_all()
+    assert [db.session.get(Pupil, i).contacts for i in ids] == [1, 2, 2, 2, 2]
+    assert year_counts(pupils[0]) == {2025: (1, 1)} and year_counts(pupils[1]) == {2025: (2, 2)}

@@ -26,7 +26,23 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, distinct, event, false, func, insert, inspect, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    distinct,
+    event,
+    exists,
+    false,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from portal.catalogue import OFFER_TYPES
@@ -162,7 +178,15 @@ def _mark_statement(who: str, recorded: bool, counts: bool):
                    if counts else False)
         values |= {"held_on": bindparam("mark_held_on", type_=_entries.c.held_on.type),
                    "academic_year": bindparam("mark_year", type_=_entries.c.academic_year.type), "counted": counted}
-    return update(_entries).where(_entries.c.match_id == bindparam("mark_match")).values(**values)
+    return (update(_entries).where(_entries.c.match_id == bindparam("mark_match"), _differs(_entries, values))
+            .values(**values))
+
+
+def _differs(table, values: dict):
+    """Only the rows where one of the values would change: an UPDATE that leaves the other rows alone writes no
+    page (SQLite) and no row version (PostgreSQL) for them. A correction usually changes one or two pupils of a
+    register; setting the same values on the rest was most of what it wrote."""
+    return or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
 
 
 def refresh_pupils(pupil_ids, *, academic_years=None, entry_schools=()) -> None:
@@ -208,13 +232,18 @@ def _refresh(statements: tuple, params: dict) -> None:
 @functools.cache
 def _pupils_refresh() -> tuple:
     """_refresh_statements for the pupils whose ids are the `pupil_ids` parameter: built once, as every register
-    recorded runs them (building and keying them anew cost more than SQLite took to run them)."""
-    return _refresh_statements(_pupils.c.id.in_(bindparam("pupil_ids", expanding=True)))
+    recorded runs them (building and keying them anew cost more than SQLite took to run them). These change only
+    the rows whose totals differ (at most CHUNK pupils' at a time, so the per-year rows computed twice are few)."""
+    return _refresh_statements(_pupils.c.id.in_(bindparam("pupil_ids", expanding=True)), only_changes=True)
 
 
-def _refresh_statements(which) -> tuple:
+def _refresh_statements(which, *, only_changes: bool = False) -> tuple:
     """The statements that recompute the kept totals of the pupils `which` picks: their contacts and last contact
-    (one UPDATE), then their per-year rows (DELETE, and INSERT ... SELECT from the register entries)."""
+    (one UPDATE), then their per-year rows (DELETE, and INSERT ... SELECT from the register entries).
+
+    `only_changes`: the UPDATE leaves pupils whose totals are right as they are, the DELETE removes only the
+    per-year rows that are wrong or no longer due, and the INSERT adds only the rows then missing (the same result,
+    with fewer rows written)."""
     counted = and_(_entries.c.pupil_id == _pupils.c.id, _entries.c.counted.is_(True))
     distinct_rule = (select(_areas.c.distinct_providers)
                      .select_from(_orgs.join(_areas, _orgs.c.area_id == _areas.c.id))
@@ -222,10 +251,9 @@ def _refresh_statements(which) -> tuple:
     every = select(func.count()).select_from(_entries).where(counted).scalar_subquery()
     providers = select(func.count(distinct(_entries.c.provider_id))).select_from(_entries).where(counted)
     last = select(func.max(_entries.c.held_on)).select_from(_entries).where(counted).scalar_subquery()
-    totals = update(_pupils).where(which).values(
-        contacts=case((distinct_rule.is_(True), providers.scalar_subquery()), else_=every),
-        last_contact_on=last,
-    )
+    values = {"contacts": case((distinct_rule.is_(True), providers.scalar_subquery()), else_=every),
+              "last_contact_on": last}
+    totals = update(_pupils).where(which, *([_differs(_pupils, values)] if only_changes else [])).values(**values)
     # Per academic year: delete and re-insert this set's rows from one grouped SELECT.
     forget_years = delete(_years).where(_years.c.pupil_id.in_(select(_pupils.c.id).where(which)))
     is_counted = _entries.c.counted.is_(True)
@@ -243,8 +271,13 @@ def _refresh_statements(which) -> tuple:
         .where(which, _entries.c.attended.is_(True), _entries.c.academic_year.is_not(None))
         .group_by(_entries.c.pupil_id, _entries.c.academic_year, _areas.c.distinct_providers)
     )
-    years = insert(_years).from_select(["pupil_id", "academic_year", "contacts", "attended"], per_year)
-    return totals, forget_years, years
+    columns = ["pupil_id", "academic_year", "contacts", "attended"]
+    if not only_changes:
+        return totals, forget_years, insert(_years).from_select(columns, per_year)
+    due = per_year.subquery()
+    forget_years = forget_years.where(tuple_(*(_years.c[name] for name in columns)).not_in(select(*due.c)))
+    missing = select(*due.c).where(~exists().where(_years.c.pupil_id == due.c[0], _years.c.academic_year == due.c[1]))
+    return totals, forget_years, insert(_years).from_select(columns, missing)
 
 
 # --- the per-school totals of the coordinator's overview ---------------------------------------------------------
