@@ -40,7 +40,6 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -275,7 +274,8 @@ def _refresh_statements(which, *, only_changes: bool = False) -> tuple:
     if not only_changes:
         return totals, forget_years, insert(_years).from_select(columns, per_year)
     due = per_year.subquery()
-    forget_years = forget_years.where(tuple_(*(_years.c[name] for name in columns)).not_in(select(*due.c)))
+    same = select(due.c[0]).where(*(due.c[n] == _years.c[name] for n, name in enumerate(columns)))
+    forget_years = forget_years.where(~exists(same))
     missing = select(*due.c).where(~exists().where(_years.c.pupil_id == due.c[0], _years.c.academic_year == due.c[1]))
     return totals, forget_years, insert(_years).from_select(columns, missing)
 
