@@ -253,7 +253,8 @@ def _refresh_statements(which, *, only_changes: bool = False) -> tuple:
     values = {"contacts": case((distinct_rule.is_(True), providers.scalar_subquery()), else_=every),
               "last_contact_on": last}
     totals = update(_pupils).where(which, *([_differs(_pupils, values)] if only_changes else [])).values(**values)
-    # Per academic year: delete and re-insert this set's rows from one grouped SELECT.
+    # Per academic year, from one grouped SELECT: a whole recount deletes this set's rows and inserts them again;
+    # with only_changes, only the rows that differ from it are deleted and only the missing ones inserted.
     forget_years = delete(_years).where(_years.c.pupil_id.in_(select(_pupils.c.id).where(which)))
     is_counted = _entries.c.counted.is_(True)
     year_providers = func.count(distinct(case((is_counted, _entries.c.provider_id))))
