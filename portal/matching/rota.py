@@ -28,8 +28,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ortools.sat.python import cp_model
-
 WEEKS = (1, 2, 3, 4)
 EARTH_RADIUS_MILES = 3958.8
 
@@ -197,6 +195,10 @@ def solve(interns: Iterable[RotaIntern], offers: Iterable[RotaOffer], *,
     interns = sorted(interns, key=lambda i: i.id)
     offers = sorted(offers, key=lambda o: o.id)
     _check(interns, offers)
+    # Imported on the first solve: CP-SAT brings pandas (about 0.6 s and 40 MB), which a web worker needs only if a
+    # coordinator runs a rota (tests/test_web_worker_imports.py).
+    from ortools.sat.python import cp_model
+
     model = cp_model.CpModel()
     x: dict[tuple[int, int, int], cp_model.IntVar] = {}  # (intern index, offer index, week) -> placed
     points: dict[tuple[int, int], int] = {}

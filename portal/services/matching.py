@@ -304,6 +304,7 @@ def solved_in_turn(areas: Sequence[Area], *, today: date, processes: int | None 
         for area in areas:
             yield area, solve(build_instance(area, today=today))
         return
+    from portal.matching import engine  # noqa: F401 — imported once here, before the forks, not in every solver
     pending: deque[tuple[Area, _Solver]] = deque()
     try:
         for area in areas:
