@@ -107,6 +107,48 @@ def test_approving_takes_the_places_records_history_audits_and_mails_both_sides(
     assert all(m["Subject"] == "Approved: Engineering talk for Burnley High" for m in messages)
 
 
+@pytest.mark.parametrize("decide", ["approve", "reject"])
+def test_a_decision_reads_who_to_mail_before_it_takes_the_write_lock(client, login, world, decide):
+    """Both sides' people and the organisations' names are read before the write transaction begins: on SQLite its
+    lock is the whole database's, and every other decision waits while it is held. Both sides are still mailed."""
+    from sqlalchemy import event
+
+    from portal.services.db_locks import WRITE_INTENT
+
+    match = propose(world["offer"], world["school"], 6, pupils=10)
+    db.session.commit()
+    login(world["coordinator"])
+    locked: list[str] = []
+    holding = {"now": False}
+
+    def begin(conn):
+        holding["now"] = bool(conn.get_execution_options().get(WRITE_INTENT))
+
+    def statement(conn, cursor, text, *args):
+        if holding["now"]:
+            locked.append(text)
+
+    def end(conn):
+        holding["now"] = False
+
+    listeners = [("begin", begin), ("before_cursor_execute", statement), ("commit", end), ("rollback", end)]
+    for name, listener in listeners:
+        event.listen(db.engine, name, listener)
+    try:
+        data = {"reason": "The dates no longer suit the school."} if decide == "reject" else {}
+        assert client.post(f"/matches/{match.id}/{decide}", data=data).status_code == 302
+    finally:
+        for name, listener in listeners:
+            event.remove(db.engine, name, listener)
+    assert any("UPDATE matches" in text for text in locked)  # the decision itself was under the lock
+    assert not [text for text in locked if "FROM users" in text or "FROM organisations" in text]
+    assert fresh(match).status == ("approved" if decide == "approve" else "rejected")
+    template = "match_approved" if decide == "approve" else "match_rejected"
+    assert sorted(m.recipient for m in queued(template)) == ["cora@school.example", "lee@school.example",
+                                                             "pat@acme.example"]
+    assert {m.subject.split(" for ")[-1] for m in queued(template)} == {"Burnley High"}
+
+
 def test_approving_the_whole_request_marks_it_matched(world):
     match = propose(world["offer"], world["school"], 10)
     db.session.commit()

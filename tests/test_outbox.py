@@ -48,6 +48,29 @@ def test_queued_mail_arrives_with_text_and_html_parts(app, smtp_server):
     assert stored.claimed_until is None
 
 
+def test_a_mail_is_rendered_from_what_it_is_given_alone(app, monkeypatch):
+    """Queued from a signed-in request or from the CLI, a mail reads the same, and rendering it never works out
+    the page's template context (the navigation: a decision mails both sides while it holds the write lock)."""
+    from flask_login import login_user
+
+    import portal.navigation
+
+    user = factories.make_user(name="Nell Named", email="nell@example.org")
+    db.session.commit()
+    outside = queue_mail(user.email, "Disabled", "account_disabled", user=user)
+
+    def no_navigation(*args, **kwargs):
+        raise AssertionError("a mail worked out the page navigation")
+
+    monkeypatch.setattr(portal.navigation, "nav_for", no_navigation)
+    with app.test_request_context("/admin/users"):
+        login_user(user)
+        inside = queue_mail(user.email, "Disabled", "account_disabled", user=user)
+    assert (inside.body_text, inside.body_html) == (outside.body_text, outside.body_html)
+    assert "Nell Named" in inside.body_text and "<strong>nell@example.org</strong>" in inside.body_html
+    db.session.rollback()
+
+
 def test_a_rolled_back_change_sends_nothing(app, smtp_server):
     user = factories.make_user()
     db.session.commit()

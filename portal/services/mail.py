@@ -3,8 +3,13 @@
 `queue_mail` renders both the plain-text and HTML template and adds the message to the current
 transaction: if the change that caused it rolls back, nothing is sent. `flask outbox send`
 (services.outbox) delivers what is pending.
+
+A mail is rendered from what it is given alone, without the request's template context (Flask's context
+processors: the page navigation, the request, the session): it reads the same whether a web request or a CLI job
+queued it, and a decision that mails both sides does not work out the signed-in user's navigation while it holds
+the write lock.
 """
-from flask import current_app, render_template
+from flask import current_app
 
 from portal.extensions import db
 from portal.models import OutboxMessage
@@ -17,11 +22,15 @@ def queue_mail(recipient: str, subject: str, template: str, **context) -> Outbox
         recipient=recipient,
         subject=subject,
         template=template,
-        body_text=render_template(f"email/{template}.txt", **context),
-        body_html=render_template(f"email/{template}.html", **context),
+        body_text=_render(f"email/{template}.txt", context),
+        body_html=_render(f"email/{template}.html", context),
     )
     db.session.add(message)
     return message
+
+
+def _render(name: str, context: dict) -> str:
+    return current_app.jinja_env.get_template(name).render(context)
 
 
 def link(endpoint: str, **values) -> str:

@@ -311,29 +311,41 @@ def _take_places(offer: Offer, allocation: int) -> None:
         raise _full_or_closed(offer_id, allocation)
 
 
-def _both_sides(provider_id: int, school_id: int) -> tuple[list[User], list[User]]:
-    """The provider's active contacts and the school's active careers leads, each side by id (one query)."""
-    people = list(db.session.scalars(
-        select(User)
+@dataclass(frozen=True)
+class _Sides:
+    """Who hears of a decision on a match, as plain values read before its write transaction begins.
+
+    Why before: the addressees are not what the decision changes, and reading them (two queries) while holding the
+    write lock made every other approval wait for them too (on SQLite the lock is the whole database's)."""
+    school_name: str
+    provider_name: str
+    contacts: list[tuple[str, str]]  # (email, name) of the provider's active contacts
+    leads: list[tuple[str, str]]  # (email, name) of the school's active careers leads
+
+
+def _sides(match: Match) -> _Sides:
+    """Both organisations' names and both sides' people, in one query each."""
+    provider_id, school_id = match.offer.provider_id, match.request.school_id
+    names = dict(db.session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_({provider_id, school_id}))).all())
+    people = db.session.execute(
+        select(User.email, User.name, User.organisation_id, User.role)
         .where(User.status == UserStatus.ACTIVE,
                or_(and_(User.organisation_id == provider_id, User.role == Role.PROVIDER),
                    and_(User.organisation_id == school_id, User.role == Role.CAREERS_LEAD)))
         .order_by(User.id)
-    ))
-    return ([user for user in people if user.organisation_id == provider_id and user.role == Role.PROVIDER],
-            [user for user in people if user.organisation_id == school_id and user.role == Role.CAREERS_LEAD])
+    ).all()
+    return _Sides(
+        school_name=names[school_id], provider_name=names[provider_id],
+        contacts=[(email, name) for email, name, org, role in people if org == provider_id and role == Role.PROVIDER],
+        leads=[(email, name) for email, name, org, role in people if org == school_id and role == Role.CAREERS_LEAD])
 
 
-def _mail_both_sides(match: Match, template: str, subject: str, **extra) -> None:
+def _mail_both_sides(match: Match, sides: _Sides, template: str, subject: str, **extra) -> None:
     offer, school_request = match.offer, match.request
-    # Both organisations in one query (the use case's transaction began with every loaded object expired).
-    organisations = {org.id: org for org in db.session.scalars(
-        select(Organisation).where(Organisation.id.in_({offer.provider_id, school_request.school_id}))
-        .execution_options(populate_existing=True))}
-    school, provider = organisations[school_request.school_id], organisations[offer.provider_id]
     context = {
-        "school_name": school.name,
-        "provider_name": provider.name,
+        "school_name": sides.school_name,
+        "provider_name": sides.provider_name,
         "offer_title": offer.title,
         "type_label": browse.type_label(offer.type),
         "amount": browse.quantity(offer.type, match.allocation),
@@ -341,12 +353,11 @@ def _mail_both_sides(match: Match, template: str, subject: str, **extra) -> None
         "school_dates": browse.date_range(school_request.starts_on, school_request.ends_on),
         **extra,
     }
-    contacts, leads = _both_sides(provider.id, school.id)
-    for contact in contacts:
-        mail.queue_mail(contact.email, subject, template, name=contact.name, for_provider=True,
+    for email, name in sides.contacts:
+        mail.queue_mail(email, subject, template, name=name, for_provider=True,
                         url=mail.link("offers.view", offer_id=offer.id), **context)
-    for lead in leads:
-        mail.queue_mail(lead.email, subject, template, name=lead.name, for_provider=False,
+    for email, name in sides.leads:
+        mail.queue_mail(email, subject, template, name=name, for_provider=False,
                         url=mail.link("school_requests.view", request_id=school_request.id), **context)
 
 
@@ -390,6 +401,7 @@ def approve_match(match: Match, *, by: User | None, ip: str | None = None, today
     if not system:
         _check_may_decide(match, by)
     match_id, request_id = match.id, match.request_id  # read now: the transaction starts with the match expired
+    sides = _sides(match)
     with write_transaction():
         school_request = _lock_request(request_id)
         if system:
@@ -428,7 +440,7 @@ def approve_match(match: Match, *, by: User | None, ip: str | None = None, today
                      area_id=match.area_id,
                      detail=f"offer {offer.id} for request {school_request.id}: {match.allocation} "
                             f"({offer.allocated} of {offer.capacity} now allocated)")
-        _mail_both_sides(match, "match_approved", f"Approved: {offer.title} for {school_request.school.name}",
+        _mail_both_sides(match, sides, "match_approved", f"Approved: {offer.title} for {sides.school_name}",
                          auto=system)
         db.session.commit()
     return Approval(match, already=False)
@@ -440,6 +452,7 @@ def reject_match(match: Match, *, by: User, reason: str, ip: str | None = None) 
     reason = (reason or "").strip()
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         raise ValidationFailed(f"Give a reason of {REASON_MIN} to {REASON_MAX} characters.", field="reason")
+    sides = _sides(match)
     with write_transaction():
         moved = _move(match.id, MatchStatus.PROPOSED, MatchStatus.REJECTED, auto_approve_at=None)
         db.session.refresh(match)
@@ -450,8 +463,8 @@ def reject_match(match: Match, *, by: User, reason: str, ip: str | None = None) 
         refresh_request_status(match.request)
         audit.record("match.reject", actor=by, ip=ip, target=match, area_id=match.area_id,
                      detail=f"offer {match.offer_id} for request {match.request_id}: {reason}")
-        _mail_both_sides(match, "match_rejected",
-                         f"Not approved: {match.offer.title} for {match.request.school.name}", reason=reason)
+        _mail_both_sides(match, sides, "match_rejected", f"Not approved: {match.offer.title} for {sides.school_name}",
+                         reason=reason)
         db.session.commit()
     return match
 
