@@ -59,6 +59,7 @@ from portal.models import (
     SchoolYearTotal,
     SessionRecord,
 )
+from portal.services.sql_lists import in_list
 
 FIRST_COUNTED_YEAR = 7  # counting toward the target starts in Year 7
 COLLEGE_PHASE = "college"
@@ -168,7 +169,7 @@ def _mark_statement(who: str, recorded: bool, counts: bool):
         went = _entries.c.attended.is_(True)
         values = {}
     else:
-        went = _entries.c.pupil_id.in_(bindparam("mark_attended", expanding=True)) if who == "these" else false()
+        went = in_list(_entries.c.pupil_id, "mark_attended") if who == "these" else false()
         values = {"attended": went}
     if not recorded:
         values |= {"held_on": None, "academic_year": None, "counted": False}
@@ -233,7 +234,7 @@ def _pupils_refresh() -> tuple:
     """_refresh_statements for the pupils whose ids are the `pupil_ids` parameter: built once, as every register
     recorded runs them (building and keying them anew cost more than SQLite took to run them). These change only
     the rows whose totals differ (at most CHUNK pupils' at a time, so the per-year rows computed twice are few)."""
-    return _refresh_statements(_pupils.c.id.in_(bindparam("pupil_ids", expanding=True)), only_changes=True)
+    return _refresh_statements(in_list(_pupils.c.id, "pupil_ids"), only_changes=True)
 
 
 def _refresh_statements(which, *, only_changes: bool = False) -> tuple:
@@ -322,9 +323,8 @@ def _school_statements(which, *, by_group: bool, by_year: bool) -> _SchoolStatem
     in_groups = (which(_school_totals.c.school_id),)
     pupils_in_groups = on_roll
     if by_group:
-        groups = bindparam("year_groups", expanding=True)
-        in_groups += (_school_totals.c.year_group.in_(groups),)
-        pupils_in_groups = and_(on_roll, _pupils.c.year_group.in_(groups))
+        in_groups += (in_list(_school_totals.c.year_group, "year_groups"),)
+        pupils_in_groups = and_(on_roll, in_list(_pupils.c.year_group, "year_groups"))
     at_target = _pupils.c.contacts >= _areas.c.contact_target  # target(area)
     at_risk = _pupils.c.at_risk.is_(True)
     totals = insert(_school_totals).from_select(
@@ -345,10 +345,9 @@ def _school_statements(which, *, by_group: bool, by_year: bool) -> _SchoolStatem
                       _entries.c.academic_year.is_not(None)))
     in_school_years = (which(_school_years.c.school_id),)
     if by_year:
-        years = bindparam("academic_years", expanding=True)
-        b5 = b5.where(_years.c.academic_year.in_(years))
-        engaged = engaged.where(_entries.c.academic_year.in_(years))
-        in_school_years += (_school_years.c.academic_year.in_(years),)
+        b5 = b5.where(in_list(_years.c.academic_year, "academic_years"))
+        engaged = engaged.where(in_list(_entries.c.academic_year, "academic_years"))
+        in_school_years += (in_list(_school_years.c.academic_year, "academic_years"),)
     engaged = engaged.subquery()
     return _SchoolStatements(
         lock=_lock_statement(which),
@@ -366,7 +365,7 @@ def _school_statements(which, *, by_group: bool, by_year: bool) -> _SchoolStatem
 def _schools_by_id(by_group: bool, by_year: bool) -> _SchoolStatements:
     """_school_statements for the schools whose ids are the `school_ids` parameter: built once, as every register
     recorded runs them (building and keying them anew cost more than SQLite took to run them)."""
-    return _school_statements(lambda column: column.in_(bindparam("school_ids", expanding=True)),
+    return _school_statements(lambda column: in_list(column, "school_ids"),
                               by_group=by_group, by_year=by_year)
 
 
@@ -460,7 +459,8 @@ def _refresh_noted(session: Session) -> None:
             table = column.table
             key = table.c.school_id if table is _pupils else table.c.id
             for start in range(0, len(ids), CHUNK):
-                schools.update(session.scalars(select(key).distinct().where(column.in_(ids[start:start + CHUNK]))))
+                schools.update(session.scalars(select(key).distinct().where(in_list(column, "ids")),
+                                               {"ids": ids[start:start + CHUNK]}))
         by_scope: dict[frozenset[int], list[int]] = {}  # the narrow schools, by the year groups to refresh
         for school_id, groups in sorted(_narrow_groups(session, narrow, schools).items() if narrow else ()):
             by_scope.setdefault(frozenset(groups), []).append(school_id)
@@ -488,7 +488,7 @@ def _narrow_groups(session: Session, narrow: dict, whole: set[int]) -> dict[int,
     for start in range(0, len(ids), CHUNK):
         for school_id, year_group in session.execute(
             select(_pupils.c.school_id, _pupils.c.year_group).distinct()
-            .where(_pupils.c.id.in_(ids[start:start + CHUNK]))
+            .where(in_list(_pupils.c.id, "ids")), {"ids": ids[start:start + CHUNK]}
         ):
             groups.setdefault(school_id, set()).add(year_group)
     for school_id in narrow["schools"]:
@@ -513,10 +513,11 @@ def _forget(cls, keep) -> None:
 
 
 def _forget_pupils(ids: set[int] | None) -> None:
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Pupil) and (ids is None or obj.id in ids):
+    # By identity key (class, primary key): reading obj.id of an already expired pupil would load its row.
+    for (cls, key, _), obj in list(db.session.identity_map.items()):
+        if issubclass(cls, Pupil) and (ids is None or key[0] in ids):
             db.session.expire(obj, ["contacts", "last_contact_on", "year_counts"])
-        elif isinstance(obj, PupilYearCount) and (ids is None or obj.pupil_id in ids):
+        elif issubclass(cls, PupilYearCount) and (ids is None or key[0] in ids):  # key: (pupil_id, academic_year)
             db.session.expunge(obj)
 
 
