@@ -218,6 +218,25 @@ def test_area_overview_figures_per_school(area_world):
     assert overview.totals.on_roll == 8
 
 
+def test_not_knowns_count_recent_leavers_and_those_who_left_on_no_recorded_date(app):
+    """Recent leavers: left this academic year or the one before, or on a date nobody recorded; older cohorts are
+    history. Each kind is counted apart and added up (two index ranges), for each school asked about."""
+    area = make_area("Leavers")
+    school, other = make_school(area, name="Counted High"), make_school(area, name="Elsewhere")
+    today = date(2026, 3, 1)  # academic year 2025: recent since 1 September 2024
+    for left_on, destination in [(date(2026, 2, 1), "not_known"), (date(2026, 2, 1), "eet"),
+                                 (date(2025, 7, 20), None), (date(2024, 9, 1), "eet"), (None, "not_known"),
+                                 (None, None), (date(2024, 7, 20), "not_known"), (date(2023, 7, 20), None)]:
+        make_pupil(school, year_group=11, status="left", left_on=left_on, destination=destination)
+    make_pupil(school, year_group=11, destination=None)  # on roll: not a leaver
+    make_pupil(other, year_group=11, status="left", left_on=None, destination="not_known")
+    db.session.commit()
+    rows = {school_id: (int(leavers), int(not_known)) for school_id, leavers, not_known in
+            db.session.execute(destinations.not_known_by_school([school.id, other.id], today=today))}
+    assert rows == {school.id: (6, 4), other.id: (1, 1)}
+    assert db.session.execute(destinations.not_known_by_school([-1], today=today)).all() == []
+
+
 def test_area_overview_page_shows_references_never_names(client, login, area_world):
     area, school, _other, _lead, _other_lead, coordinator, _providers = area_world
     p = pupil(school, year_group=9, display_name="Winifred Hiddenname")

@@ -9,6 +9,7 @@ Privacy: provider_impact returns counts only; area_overview returns per-school f
 """
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import and_, case, func, select
 
@@ -167,12 +168,20 @@ def year_contacts(pupil_ids: list[int], year: int) -> dict[int, int]:
 
 # --- the coordinator's area ----------------------------------------------------------------------------------------
 
+class SchoolRef(NamedTuple):
+    """What the overview shows of a school: its id and name (not the whole row, for each of a region's schools)."""
+    id: int
+    name: str
+
+
 @dataclass
 class SchoolSummary:
-    school: Organisation
+    school: SchoolRef | None
     on_roll: int = 0
     at_target_by_year: dict[int, int] = field(default_factory=dict)
     on_roll_by_year: dict[int, int] = field(default_factory=dict)
+    # (at the target, on roll) for each of the overview's year groups, in order: the table's cells
+    year_cells: list[tuple[int, int]] = field(default_factory=list)
     at_target: int = 0
     b5_met: int = 0
     at_risk: int = 0
@@ -220,7 +229,12 @@ class AreaOverview:
                 total.at_target_by_year[y] = total.at_target_by_year.get(y, 0) + n
             for y, n in s.on_roll_by_year.items():
                 total.on_roll_by_year[y] = total.on_roll_by_year.get(y, 0) + n
+        total.year_cells = _year_cells(total, self.year_groups)
         return total
+
+
+def _year_cells(summary: SchoolSummary, year_groups: list[int]) -> list[tuple[int, int]]:
+    return [(summary.at_target_by_year.get(y, 0), summary.on_roll_by_year.get(y, 0)) for y in year_groups]
 
 
 def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOverview:
@@ -232,11 +246,12 @@ def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOv
     current = counting.current_academic_year(today)
     year = current if year is None else year
     top = counting.target(area)
-    schools = list(db.session.scalars(
-        select(Organisation).where(Organisation.area_id == area.id, Organisation.kind == OrgKind.SCHOOL)
+    schools = db.session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.area_id == area.id,
+                                                         Organisation.kind == OrgKind.SCHOOL)
         .order_by(Organisation.name, Organisation.id)
-    ))
-    by_id = {school.id: SchoolSummary(school) for school in schools}
+    ).all()
+    by_id = {school_id: SchoolSummary(SchoolRef(school_id, name)) for school_id, name in schools}
     ids = list(by_id) or [-1]
     year_groups: set[int] = set()
     for school_id, year_group, n, n_target, n_risk, n_risk_target in db.session.execute(
@@ -261,9 +276,12 @@ def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOv
     for school_id, leavers, not_known in db.session.execute(destinations.not_known_by_school(ids, today=today)):
         by_id[school_id].leavers = leavers
         by_id[school_id].not_known = int(not_known or 0)
+    ordered_groups = sorted(year_groups)
+    for summary in by_id.values():
+        summary.year_cells = _year_cells(summary, ordered_groups)
     return AreaOverview(
         area=area, year=year, year_label=counting.academic_year_label(year), target=top,
-        target_label=counting.bucket_label(top, area), year_groups=sorted(year_groups),
+        target_label=counting.bucket_label(top, area), year_groups=ordered_groups,
         year_group_labels={y: year_label(y) for y in year_groups}, schools=list(by_id.values()),
     )
 
