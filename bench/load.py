@@ -46,10 +46,17 @@ QUICK = {"schools": 16, "pupils": 12_000, "lead_school_pupils": 1_800, "provider
          "sessions": 3_000}
 DEFAULT = {"schools": 16, "pupils": 22_500, "lead_school_pupils": 1_800, "providers": 150, "offers_per_year": 500,
            "sessions": 6_000}
-PROPOSALS = {"quick": 2_000, "default": 5_000}
+# --region: the issue's region scale (85 schools and colleges, 90,000 pupils on roll, 2,000 providers, 10,000 offers
+# over the four years of history, ~600,000 register entries) and the proposals a matching run of the synthetic
+# region leaves (bench/README.md, matching end to end: ~28,000). Building it takes minutes, not seconds.
+REGION = {"schools": 85, "pupils": 90_000, "lead_school_pupils": 1_800, "providers": 2_000, "offers_per_year": 2_500,
+          "sessions": 20_000}
+SIZES = {"quick": QUICK, "default": DEFAULT, "region": REGION}
+PROPOSALS = {"quick": 2_000, "default": 5_000, "region": 28_000}
 # Seconds per phase: the bare endpoint, the mix, then each key page alone.
 PHASES = {"quick": {"bare": 8, "mix": 30, "solo": 4, "max_requests": 20_000},
-          "default": {"bare": 15, "mix": 60, "solo": 8, "max_requests": 60_000}}
+          "default": {"bare": 15, "mix": 60, "solo": 8, "max_requests": 60_000},
+          "region": {"bare": 15, "mix": 60, "solo": 8, "max_requests": 60_000}}
 
 # (label, who) of the key pages: each has the goal. `who` says which of a client's two sessions asks.
 PAGES = [
@@ -241,7 +248,7 @@ def attendance_body(token: str, ticked: list[str]) -> str:
 
 def _run(backend: str, url: str, schema: str | None, build_overrides: dict, size: str, workers: int,
          think: float, driver: str) -> dict:
-    params = QUICK if size == "quick" else DEFAULT
+    params = SIZES[size]
     started = time.perf_counter()
     config = _build(build_overrides, params, PROPOSALS[size], backend)
     built = time.perf_counter() - started
@@ -352,7 +359,11 @@ def _report(result: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench load", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small region and short phases (~2 minutes)")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true", help="a small region and short phases (~2 minutes)")
+    sizes.add_argument("--region", action="store_true",
+                       help="the issue's region scale: 90,000 pupils, 10,000 offers, ~600,000 register entries "
+                            "(building it takes a few minutes per database)")
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL even if it answers")
     # One sync worker per core: the pages are CPU-bound Python, and on this 2-core machine (shared with locust and
     # the database) 2 workers served the mix 15-40% faster than 4 (bench/README.md, session 11).
@@ -373,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.drive[1]).write_text(json.dumps(result))
         return 0
     quick = args.quick or os.environ.get("BENCH_QUICK", "").lower() in {"1", "true", "yes"}
-    size = "quick" if quick else "default"
+    size = "region" if args.region else "quick" if quick else "default"
     os.environ.setdefault("PORTAL_ENV", "testing")
     from bench.browse import _pg_url
 
