@@ -4,8 +4,9 @@ with lists of any length (the counting's pupil, school, year group and academic 
 On PostgreSQL it is `column = ANY(:name)`, the list sent as one array parameter. An expanding IN there gives
 every length of list a statement text of its own: the server parses and plans each anew, psycopg cannot
 prepare it (it prepares a text after its fifth use), and a text longer than 4,096 characters is split into its
-placeholders again on every execution, outside psycopg's cache (a register of 40 pupils made the attendance
-UPDATE 5,800 characters: about 2.5 ms of the client's CPU per correction, more than the server took to run it).
+placeholders again on every execution, outside psycopg's cache (a register of 41 pupils made the attendance
+UPDATE 5,800 characters). Refreshing 500 pupils' totals went 31.6 → 21.8 ms, its client CPU 6.7 → 1.3 ms
+(bench/README.md, session 18); for one register of 40 the difference was within the noise.
 
 SQLite has no arrays: there it is the usual expanding IN (`column IN (?, ?, ...)`), which its driver handles
 cheaply. One statement object serves both: SQLAlchemy compiles it per dialect and caches each form. Either form
