@@ -123,10 +123,13 @@ def squared_miles(latitude: float, longitude: float) -> ColumnElement[float]:
 def visible_offers(area_ids: Iterable[int] | None, *, today: date) -> Select:
     """Published offers with places left and not yet over, of these areas (None: every area) or open to all areas,
     with their provider joined and loaded in the same query (no query per row)."""
+    return _visible_offer_rows(area_ids, today=today).join(Offer.provider).options(contains_eager(Offer.provider))
+
+
+def _visible_offer_rows(area_ids: Iterable[int] | None, *, today: date) -> Select:
+    """visible_offers without their provider (every offer has one; joining it costs a lookup per offer)."""
     query = (
         select(Offer)
-        .join(Offer.provider)
-        .options(contains_eager(Offer.provider))
         .where(
             Offer.status == OfferStatus.PUBLISHED,
             Offer.ends_on >= today,
@@ -139,8 +142,11 @@ def visible_offers(area_ids: Iterable[int] | None, *, today: date) -> Select:
     return query
 
 
-def filtered_offers(query: Select, filters: OfferFilters, *, origin: Organisation | None) -> Select:
-    """Apply the filters and the sort. `origin` (a school with a location) is what distances are measured from."""
+def filtered_offers(query: Select, filters: OfferFilters, *,
+                    origin: Organisation | None) -> tuple[Select, list[ColumnElement]]:
+    """Apply the filters to `query` (offers without their provider); returns it and its sort, left for the caller to
+    apply (a page is ranked in a narrow subquery, bench/README.md session 19). `origin` (a school with a location) is
+    what distances are measured from: only then is the provider joined, for its location."""
     if filters.type:
         query = query.where(Offer.type == filters.type)
     if filters.sector:
@@ -157,17 +163,21 @@ def filtered_offers(query: Select, filters: OfferFilters, *, origin: Organisatio
         pattern = f"%{escape_like(filters.text.strip().lower())}%"
         query = query.where(or_(func.lower(Offer.title).like(pattern, escape="\\"),
                                 func.lower(Offer.description).like(pattern, escape="\\")))
-    distance = None
-    if origin is not None and origin.has_location:
-        distance = squared_miles(origin.latitude, origin.longitude)
-        if filters.within_miles is not None:
-            # Virtual offers need no travel: they are always "within" reach.
-            query = query.where(or_(distance <= filters.within_miles ** 2, Offer.delivery == Delivery.VIRTUAL))
-    if distance is not None and filters.sort != SORT_SOONEST:
+    measured = origin is not None and origin.has_location
+    by_distance = measured and filters.sort != SORT_SOONEST
+    within = measured and filters.within_miles is not None
+    if not (by_distance or within):
+        return query, [Offer.starts_on, Offer.ends_on, Offer.id]
+    query = query.join(Offer.provider)  # for its location
+    distance = squared_miles(origin.latitude, origin.longitude)
+    if within:
+        # Virtual offers need no travel: they are always "within" reach.
+        query = query.where(or_(distance <= filters.within_miles ** 2, Offer.delivery == Delivery.VIRTUAL))
+    if by_distance:
         # Providers without a location last (NULL sorts differently on SQLite and PostgreSQL; this does not).
         no_location = case((or_(Organisation.latitude.is_(None), Organisation.longitude.is_(None)), 1), else_=0)
-        return query.order_by(no_location, distance, Offer.starts_on, Offer.id)
-    return query.order_by(Offer.starts_on, Offer.ends_on, Offer.id)
+        return query, [no_location, distance, Offer.starts_on, Offer.id]
+    return query, [Offer.starts_on, Offer.ends_on, Offer.id]
 
 
 def browse_area_ids(user: User, school: Organisation | None) -> set[int] | None:
@@ -201,14 +211,44 @@ def offer_row(offer: Offer, school: Organisation | None, viewer: User | None = N
     )
 
 
+class _RankedOffers(Pagination):
+    """A page of offers and the total in one statement.
+
+    A narrow subquery ranks only the offers' ids (with the provider's location when distance sorts) and counts every
+    match with `count(*) OVER ()`, which is computed before its LIMIT; the outer query loads the page's twenty
+    offers and providers by id. At the issue's region scale (2,500 live offers) the wide rows sorted in full and a
+    second count statement cost PostgreSQL about 17 ms a page (bench/README.md, session 19). Past the last page
+    there is no row to carry the total, so only then is it counted apart."""
+
+    def _query_items(self) -> list[Offer]:
+        query, ordering = self._query_args["query"], self._query_args["ordering"]
+        ranked = (query.with_only_columns(Offer.id, func.count().over().label("total"))
+                  .order_by(*ordering).limit(self.per_page).offset(self._query_offset).subquery())
+        rows = db.session.execute(
+            select(Offer, ranked.c.total).join(ranked, ranked.c.id == Offer.id).join(Offer.provider)
+            .options(contains_eager(Offer.provider)).order_by(*ordering)).all()
+        self._total = rows[0].total if rows else None
+        return [row.Offer for row in rows]
+
+    def _query_count(self) -> int:
+        if self._total is not None:
+            return self._total
+        if self.page == 1:
+            return 0
+        query = self._query_args["query"].with_only_columns(Offer.id)
+        return db.session.scalar(select(func.count()).select_from(query.subquery()))
+
+
 def offers_page(user: User, *, school: Organisation | None, filters: OfferFilters, page: int,
                 today: date | None = None) -> OfferPage:
-    """One page of the offers this user may browse: two queries (the page with its providers, the count),
-    however many rows it shows."""
+    """One page of the offers this user may browse: one query for the page, its providers and the total, however
+    many rows it shows (a second, the count, only past the last page)."""
     today = today or date.today()
     origin = school if school is not None and school.has_location else None
-    query = filtered_offers(visible_offers(browse_area_ids(user, school), today=today), filters, origin=origin)
-    pagination = db.paginate(query, page=max(page, 1), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    visible = _visible_offer_rows(browse_area_ids(user, school), today=today)
+    query, ordering = filtered_offers(visible, filters, origin=origin)
+    pagination = _RankedOffers(query=query, ordering=ordering, page=max(page, 1), per_page=PER_PAGE,
+                               max_per_page=PER_PAGE, error_out=False)
     rows = [offer_row(offer, school, user) for offer in pagination.items]
     return OfferPage(pagination=pagination, rows=rows, measured_from=school)
 
