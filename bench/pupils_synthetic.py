@@ -35,6 +35,7 @@ from portal.models.year_groups import to_mask
 from portal.services import counting
 
 SEED = 20261122
+CENTRE = (53.79, -2.25)  # where the bench borough's places are scattered around (Burnley)
 PASSWORD_HASH = "scrypt:32768:8:1$bench$not-a-real-hash"
 LEAD_EMAIL = "lead@progress.bench.example"
 COORDINATOR_EMAIL = "coordinator@progress.bench.example"
@@ -116,11 +117,19 @@ def build(*, schools: int = 50, pupils: int = 90_000, lead_school_pupils: int = 
     area_id = 1
     session.execute(insert(Area), [{"id": area_id, "name": "Bench Borough"}])
 
-    # Providers, then schools (ids follow on).
+    # Providers, then schools (ids follow on), each somewhere in a borough ~35 miles by ~25 (its own random stream,
+    # so the rest of the region is what it was before they had places): browsing then sorts nearest first, as it does
+    # for any school with a postcode.
+    place = random.Random(seed + 1)
+
+    def spot() -> dict:
+        return {"latitude": round(CENTRE[0] + place.uniform(-0.18, 0.18), 5),
+                "longitude": round(CENTRE[1] + place.uniform(-0.42, 0.42), 5)}
+
     provider_rows = [{
         "id": n + 1, "kind": "provider", "name": f"Bench Provider {n + 1}", "area_id": area_id,
         "status": "verified", "provider_kind": "employer", "size_band": rng.choice(["small", "medium", "large"]),
-        "created_at": now, "updated_at": now, "version": 1,
+        "created_at": now, "updated_at": now, "version": 1, **spot(),
     } for n in range(providers)]
     _batched(session, Organisation, provider_rows)
     sizes = _school_sizes(rng, schools, pupils, lead_school_pupils)
@@ -128,7 +137,7 @@ def build(*, schools: int = 50, pupils: int = 90_000, lead_school_pupils: int = 
     _batched(session, Organisation, [{
         "id": school_id, "kind": "school", "name": f"Bench School {n + 1}", "area_id": area_id,
         "status": "verified", "urn": f"{700000 + n:06d}", "phase": "secondary", "names_opt_in": n == 0,
-        "created_at": now, "updated_at": now, "version": 1,
+        "created_at": now, "updated_at": now, "version": 1, **spot(),
     } for n, school_id in enumerate(school_ids)])
 
     # Pupils. cohort v = the year group a pupil is in now, or would be (12–14: left after Year 11 one to three
