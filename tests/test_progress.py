@@ -161,9 +161,10 @@ def test_progress_page_query_count_does_not_grow_with_pupils(client, login, app)
         client.get("/progress")  # warm up
         with count_queries() as statements:
             assert client.get("/progress").status_code == 200
-        counts.append(len(statements))
-    assert counts[0] == counts[1]
-    assert counts[1] <= 12
+        counts.append(statements)
+    assert len(counts[0]) == len(counts[1]) <= 12
+    if db.engine.dialect.name == "postgresql":  # a page's pupils as one array parameter (sql_lists.py)
+        assert counts[0] == counts[1]
 
 
 def test_area_overview_query_count_does_not_grow_with_pupils(client, login, app):

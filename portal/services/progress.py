@@ -29,6 +29,7 @@ from portal.models import (
     SessionRecord,
 )
 from portal.services import counting, destinations
+from portal.services.sql_lists import in_list
 from portal.vocab import year_label
 
 PER_PAGE = 50
@@ -157,12 +158,14 @@ def below_target_query(school: Organisation):
 
 
 def year_contacts(pupil_ids: list[int], year: int) -> dict[int, int]:
-    """Contacts in one academic year for a page of pupils (one query)."""
+    """Contacts in one academic year for a page of pupils (one query; the ids as one list parameter, sql_lists.py:
+    a page of 50 as an IN list was 51 parameters, past what psycopg caches the conversion of)."""
     if not pupil_ids:
         return {}
     return dict(db.session.execute(
         select(PupilYearCount.pupil_id, PupilYearCount.contacts)
-        .where(PupilYearCount.academic_year == year, PupilYearCount.pupil_id.in_(pupil_ids))
+        .where(PupilYearCount.academic_year == year, in_list(PupilYearCount.pupil_id, "pupil_ids")),
+        {"pupil_ids": pupil_ids},
     ).all())
 
 
