@@ -12,6 +12,7 @@ bench/README.md.
 import argparse
 import json
 import os
+import platform
 import re
 import resource
 import secrets
@@ -317,7 +318,9 @@ def _report(result: dict) -> bool:
           f"  region of "
           f"{s['schools']} schools, {s['pupils_on_roll']:,} pupils on roll (+{s['leavers']:,} leavers), "
           f"{s['offers']:,} offers, {s['sessions']:,} sessions, {s['entries']:,} register entries, "
-          f"{s['proposals']:,} proposals; built in {result['built_s']:.0f} s")
+          f"{s['proposals']:,} proposals; built in {result['built_s']:.0f} s;\n"
+          f"  Python {platform.python_version()} at {sys.executable} (how it was built matters: bench/README.md, "
+          f"session 19)")
     bare_times = records.get("bare", {}).get(BARE, [])
     bare_rps = len(bare_times) / durations["bare"]
     bare_errors = failures.get("bare", {}).get(BARE, 0)
