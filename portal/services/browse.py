@@ -217,8 +217,8 @@ class _RankedOffers(Pagination):
     A narrow subquery ranks only the offers' ids (with the provider's location when distance sorts) and counts every
     match with `count(*) OVER ()`, which is computed before its LIMIT; the outer query loads the page's twenty
     offers and providers by id. At the issue's region scale (2,500 live offers) the wide rows sorted in full and a
-    second count statement cost PostgreSQL about 17 ms a page (bench/README.md, session 19). Past the last page
-    there is no row to carry the total, so only then is it counted apart."""
+    second count statement had cost PostgreSQL 15-20 ms a page, now 4-7 (bench/README.md, session 19). Past the
+    last page there is no row to carry the total, so only then is it counted apart."""
 
     def _query_items(self) -> list[Offer]:
         query, ordering = self._query_args["query"], self._query_args["ordering"]
