@@ -166,17 +166,16 @@ def filtered_offers(query: Select, filters: OfferFilters, *,
     measured = origin is not None and origin.has_location
     by_distance = measured and filters.sort != SORT_SOONEST
     within = measured and filters.within_miles is not None
-    if not (by_distance or within):
-        return query, [Offer.starts_on, Offer.ends_on, Offer.id]
-    query = query.join(Offer.provider)  # for its location
-    distance = squared_miles(origin.latitude, origin.longitude)
-    if within:
-        # Virtual offers need no travel: they are always "within" reach.
-        query = query.where(or_(distance <= filters.within_miles ** 2, Offer.delivery == Delivery.VIRTUAL))
-    if by_distance:
-        # Providers without a location last (NULL sorts differently on SQLite and PostgreSQL; this does not).
-        no_location = case((or_(Organisation.latitude.is_(None), Organisation.longitude.is_(None)), 1), else_=0)
-        return query, [no_location, distance, Offer.starts_on, Offer.id]
+    if by_distance or within:
+        query = query.join(Offer.provider)  # for its location
+        distance = squared_miles(origin.latitude, origin.longitude)
+        if within:
+            # Virtual offers need no travel: they are always "within" reach.
+            query = query.where(or_(distance <= filters.within_miles ** 2, Offer.delivery == Delivery.VIRTUAL))
+        if by_distance:
+            # Providers without a location last (NULL sorts differently on SQLite and PostgreSQL; this does not).
+            no_location = case((or_(Organisation.latitude.is_(None), Organisation.longitude.is_(None)), 1), else_=0)
+            return query, [no_location, distance, Offer.starts_on, Offer.id]
     return query, [Offer.starts_on, Offer.ends_on, Offer.id]
 
 
