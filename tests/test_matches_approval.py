@@ -524,6 +524,17 @@ def test_the_queue_shows_each_proposal_with_its_reasons_and_value(client, login,
     assert html.count("<h1") == 1 and "<caption>2 proposed matches, newest first</caption>" in html
 
 
+def test_the_queue_says_which_engine_proposals_a_coordinator_has_taken_in_hand(client, login, world):
+    engine = propose(world["offer"], world["school"], 5, origin="engine")
+    propose(world["offer"], world["abbey"], 3, origin="engine")
+    db.session.commit()
+    matches.change_allocation(engine, 4, by=world["coordinator"])
+    login(world["coordinator"])
+    taken = "Proposed by matching, then changed or held by a coordinator (later matching runs leave it as it is)"
+    assert sorted(row[4] for row in rows(client)) == ["Proposed by matching", taken]
+    assert taken in client.get(f"/matches/{engine.id}/reject").get_data(as_text=True)
+
+
 def test_the_queue_sorts_by_value_date_and_school(client, login, world):
     offer = world["offer"]
     zed = make_school(world["burnley"], name="Zed College")

@@ -191,9 +191,9 @@ def test_second_run_replaces_unapproved_engine_proposals_resizes_those_it_makes_
                              .where(AuditEvent.action == "matching.run")) == 2
 
 
-def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and_fresh_reasons(app):
-    """A nightly run must not restart every proposal's expiry and auto-approval clock, nor drop a hold, even when it
-    gives the pairing a new allocation."""
+def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_fresh_reasons_and_a_hold_is_left_alone(app):
+    """A nightly run must not restart every proposal's expiry and auto-approval clock, even when it gives the pairing
+    a new allocation; and a proposal a coordinator held is theirs: not resized, not replaced, not proposed twice."""
     burnley, _, school, provider = _world()
     make_offer(provider, sessions=4, auto_approve=True, auto_approve_delay_days=7)
     same, changes = make_request(school), make_request(make_school(burnley))
@@ -212,7 +212,7 @@ def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and
     resized_id, resized_created, resized_due = resized.id, resized.created_at, resized.auto_approve_at
     gone_id = before[gone.id].id
     changes.pupils = 10  # a different allocation: the same proposal, resized
-    paused.pupils = 20  # resized too, and still held
+    paused.pupils = 20  # the school asks for fewer, but the coordinator holds this one: the run leaves it be
     gone.status = RequestStatus.WITHDRAWN  # no longer live: its proposal is replaced by nothing
     db.session.commit()
 
@@ -233,15 +233,66 @@ def test_a_proposal_the_next_run_makes_again_is_kept_with_its_clock_and_hold_and
     assert [(e.from_status, e.to_status, e.note) for e in resized.events][1:] == [
         (MatchStatus.PROPOSED, MatchStatus.PROPOSED, "allocation changed from 30 to 10 by a new matching run")]
     assert db.session.get(Match, gone_id).status == MatchStatus.CANCELLED
-    still_held = db.session.get(Match, paused_id)  # a coordinator's hold stays: it does not approve itself
-    assert (still_held.status, still_held.allocation, still_held.auto_approve_at) == (MatchStatus.PROPOSED, 20, None)
+    still_held = db.session.get(Match, paused_id)  # as the coordinator left it: held, its allocation, no new row
+    assert (still_held.status, still_held.allocation, still_held.auto_approve_at) == (MatchStatus.PROPOSED, 30, None)
+    assert [e.note for e in still_held.events] == ["proposed by matching", "held for review"]
     proposed = {m.request_id: m.id for m in _engine_matches() if m.status == MatchStatus.PROPOSED}
     assert proposed == {same.id: kept_id, changes.id: resized_id, paused.id: paused_id}
-    assert stored == 3 == len(result.proposals)
+    assert stored == 2 == len(result.proposals)  # the held request's pupils are already proposed: not again
     audit = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "matching.run")
                                .order_by(AuditEvent.id.desc())).first()
-    assert "3 proposals stored (3 kept from the run before, 2 of them with a new allocation;" in audit.detail
+    assert "2 proposals stored (2 kept from the run before, 1 of them with a new allocation;" in audit.detail
     assert "1 earlier proposals replaced" in audit.detail
+
+
+def test_a_proposal_a_coordinator_changed_or_held_is_theirs_and_no_run_resizes_or_replaces_it(app):
+    """Matching proposes, people decide: once a coordinator has changed a proposal's allocation or held it for
+    review, a later run leaves it exactly as they left it, even when the run would now pair those pupils otherwise
+    or not at all, and does not propose its request's pupils a second time."""
+    burnley, _, school, provider = _world()
+    offer = make_offer(provider, sessions=4, auto_approve=True, auto_approve_delay_days=7)
+    changed_request, held_request = make_request(school), make_request(make_school(burnley))
+    untouched_request = make_request(make_school(burnley))
+    coordinator = make_user("coordinator", areas=[burnley])
+    db.session.commit()
+    matching.run_matching(burnley, today=TODAY)
+    first = {m.request_id: m for m in _engine_matches()}
+    assert set(first) == {changed_request.id, held_request.id, untouched_request.id}
+    changed, held, untouched = first[changed_request.id], first[held_request.id], first[untouched_request.id]
+    assert all(m.adjusted_at is None for m in (changed, held, untouched))
+    matches_service.change_allocation(changed, 12, by=coordinator)
+    assert auto_approval.hold(held, by=coordinator)
+    ids = {"changed": changed.id, "held": held.id, "untouched": untouched.id}
+    history = {name: db.session.scalar(select(func.count()).select_from(MatchEvent).where(MatchEvent.match_id == id_))
+               for name, id_ in ids.items()}
+    # the run would now pair all three otherwise: the offer is withdrawn, so it proposes nothing at all
+    offer.status = "closed"
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley, today=TODAY + timedelta(days=1))
+
+    db.session.expire_all()
+    assert not result.proposals and stored == 0
+    changed, held = db.session.get(Match, ids["changed"]), db.session.get(Match, ids["held"])
+    assert (changed.status, changed.allocation) == (MatchStatus.PROPOSED, 12)
+    assert (held.status, held.allocation, held.auto_approve_at) == (MatchStatus.PROPOSED, 30, None)
+    assert changed.adjusted_at is not None and held.adjusted_at is not None
+    assert db.session.get(Match, ids["untouched"]).status == MatchStatus.CANCELLED  # the run's own: replaced
+    for name in ("changed", "held"):  # not a history row more
+        assert db.session.scalar(select(func.count()).select_from(MatchEvent)
+                                 .where(MatchEvent.match_id == ids[name])) == history[name]
+
+    offer.status = "published"  # back: the run may propose again, but not those two requests' pupils twice
+    db.session.commit()
+    result, stored = matching.run_matching(burnley, today=TODAY + timedelta(days=2))
+    db.session.expire_all()
+    assert {p.request_id for p in result.proposals} == {untouched_request.id, changed_request.id}
+    assert stored == 1  # the changed request's pair is the coordinator's already: only the untouched one is stored
+    assert db.session.get(Match, ids["changed"]).allocation == 12
+    assert db.session.get(Match, ids["held"]).allocation == 30
+    live = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
+    assert sorted((m.request_id, m.allocation) for m in live) == sorted(
+        [(changed_request.id, 12), (held_request.id, 30), (untouched_request.id, 30)])
 
 
 def test_a_resize_leaves_a_proposal_a_coordinator_changed_or_decided_meanwhile_as_they_left_it(app):

@@ -101,3 +101,40 @@ def test_upgrading_a_database_with_users_keeps_them_and_defaults_new_columns(emp
             assert conn.execute(sa.text("SELECT weekly_digest FROM users")).scalar_one() in (False, 0)
         flask_migrate.downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_upgrading_keeps_proposals_a_coordinator_changed_or_held_before_as_theirs(empty_database):
+    """0017 finds, by their history rows, the waiting proposals a coordinator changed or held before it existed, so
+    the next matching run leaves those as they are too; a proposal only a matching run resized stays the run's."""
+    from portal.models import Match, MatchEvent
+    from portal.services import auto_approval, matching
+    from portal.services import matches as matches_service
+    from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+
+    app = create_app("testing", empty_database)
+    with app.app_context():
+        flask_migrate.upgrade()
+        area = make_area("Burnley")
+        make_offer(make_provider(area), sessions=4, auto_approve=True, auto_approve_delay_days=7)
+        requests = [make_request(make_school(area)) for _ in range(4)]
+        coordinator = make_user("coordinator", areas=[area])
+        db.session.commit()
+        matching.run_matching(area)
+        changed, held, resized, untouched = (
+            db.session.scalar(sa.select(Match).where(Match.request_id == r.id)) for r in requests)
+        matches_service.change_allocation(changed, 12, by=coordinator)
+        assert auto_approval.hold(held, by=coordinator)
+        requests[2].pupils = 20  # the next run resizes this one itself
+        db.session.commit()
+        matching.run_matching(area)
+        ids = [m.id for m in (changed, held, resized, untouched)]
+        events_before = db.session.scalar(sa.select(sa.func.count()).select_from(MatchEvent))
+        db.session.remove()
+        flask_migrate.downgrade(revision="0016")  # as it was before: no adjusted_at
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            adjusted = dict(conn.execute(sa.select(Match.id, Match.adjusted_at).where(Match.id.in_(ids))).all())
+            events = conn.scalar(sa.select(sa.func.count()).select_from(MatchEvent.__table__))
+        assert [adjusted[id_] is not None for id_ in ids] == [True, True, False, False]
+        assert events == events_before  # the matches' history is still there
+        db.engine.dispose()  # the fixture drops the database (its audit rows are append-only: no downgrade to base)

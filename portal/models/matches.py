@@ -99,6 +99,9 @@ class Match(db.Model):
     # Auto-approval: when this proposal will be approved without a coordinator (None = it waits for one).
     # A coordinator stepping in (approve, reject, change, hold) clears it.
     auto_approve_at: Mapped[datetime | None]
+    # When a coordinator took this proposal in hand (changed its allocation or held it for review). From then on it
+    # is theirs: a new matching run neither resizes nor replaces it (services.matching_store.replaceable).
+    adjusted_at: Mapped[datetime | None]
     # The provider confirms from its side that the session was delivered (4/6).
     delivery_confirmed_at: Mapped[datetime | None]
     delivery_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

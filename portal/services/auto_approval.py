@@ -169,13 +169,15 @@ def waiting_text(match: Match, offer: Offer) -> str:
 
 # --- a coordinator steps in ----------------------------------------------------------------------------------------
 
-def _clear(match_id: int) -> bool:
-    """Clear a proposal's auto_approve_at if it is still set and still proposed: True if this transaction did."""
+def _clear(match_id: int, *, by_coordinator: bool = False) -> bool:
+    """Clear a proposal's auto_approve_at if it is still set and still proposed: True if this transaction did. A
+    coordinator doing so takes the proposal in hand (adjusted_at): a new matching run keeps it as it is."""
+    now = utcnow()
     result = db.session.execute(
         update(_matches)
         .where(_matches.c.id == match_id, _matches.c.status == MatchStatus.PROPOSED,
                _matches.c.auto_approve_at.is_not(None))
-        .values(auto_approve_at=None, updated_at=utcnow())
+        .values(auto_approve_at=None, updated_at=now, **({"adjusted_at": now} if by_coordinator else {}))
     )
     return result.rowcount == 1
 
@@ -187,7 +189,7 @@ def hold(match: Match, *, by: User, ip: str | None = None) -> bool:
     if not policy.can_decide_match(by, match):
         raise NotAllowed("Only a coordinator of this school's area can decide on this match.")
     with write_transaction():
-        cleared = _clear(match.id)
+        cleared = _clear(match.id, by_coordinator=True)
         db.session.refresh(match)
         if not cleared:
             db.session.rollback()

@@ -201,7 +201,7 @@ def queue_rows(matches: list[Match], viewer: User) -> list[QueueRow]:
             request_id=match.request_id,
             request_linkable=policy.can_manage_request(viewer, match.request),
             allocation=browse.quantity(match.offer.type, match.allocation),
-            origin=origin_label(match.origin),
+            origin=origin_label(match.origin, match.adjusted_at is not None),
             value=value_label(match.score),
             reasons=reasons_of(match),
             created=browse.day(match.created_at.date()),
@@ -223,7 +223,7 @@ def facts(match: Match) -> list[tuple[str, str]]:
         ("Allocation", browse.quantity(match.offer.type, match.allocation)),
         ("The school asked for", browse.quantity(match.offer.type, school_request.pupils)),
         ("Offer places left", browse.quantity(match.offer.type, match.offer.places_left)),
-        ("How it was proposed", origin_label(match.origin)),
+        ("How it was proposed", origin_label(match.origin, match.adjusted_at is not None)),
         ("Value", value_label(match.score)),
     ]
     if match.reasons:
@@ -493,7 +493,7 @@ def change_allocation(match: Match, allocation: int, *, by: User, ip: str | None
         if allocation == old:
             return match
         if not _move(match.id, MatchStatus.PROPOSED, MatchStatus.PROPOSED, allocation=allocation,
-                     auto_approve_at=None):
+                     auto_approve_at=None, adjusted_at=utcnow()):  # theirs now: a new matching run keeps it
             raise InvalidState("This match was decided by someone else meanwhile.")
         db.session.refresh(match)
         _record(match, MatchStatus.PROPOSED, MatchStatus.PROPOSED, by=by,

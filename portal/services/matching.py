@@ -42,7 +42,6 @@ from portal.models import (
     HOLDS_CAPACITY,
     Area,
     Match,
-    MatchOrigin,
     MatchStatus,
     Offer,
     OfferStatus,
@@ -192,9 +191,10 @@ def _read(area: Area, today: date) -> _Rows:
         .order_by(Offer.id)
     ).all()
     # What a request already has, per request and per (school, offer), in one grouped query: matches holding
-    # capacity, and direct proposals still waiting for a coordinator (a school asked for that offer, or the
-    # provider offered) — the engine does not propose those pupils a second time.
-    waiting_direct = (Match.status == MatchStatus.PROPOSED) & (Match.origin != MatchOrigin.ENGINE)
+    # capacity, and proposals of people's still waiting for a coordinator (a school asked for that offer, the
+    # provider offered, or a coordinator took an engine proposal in hand) — the engine does not propose those
+    # pupils a second time.
+    waiting_direct = (Match.status == MatchStatus.PROPOSED) & ~matching_store.replaceable(area)
     held = read(
         select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)

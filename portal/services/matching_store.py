@@ -41,8 +41,11 @@ _matches, _events = Match.__table__, MatchEvent.__table__
 
 
 def replaceable(area: Area):
-    """The area's engine proposals still waiting for a decision: a new run replaces them."""
-    return (Match.area_id == area.id) & (Match.origin == MatchOrigin.ENGINE) & (Match.status == MatchStatus.PROPOSED)
+    """The area's engine proposals still waiting for a decision that no coordinator has taken in hand (changed its
+    allocation or held it): a new run replaces them. The rest are people's: a run leaves them as they are and
+    does not propose their pupils again (services.matching, `held`)."""
+    return ((Match.area_id == area.id) & (Match.origin == MatchOrigin.ENGINE) & (Match.status == MatchStatus.PROPOSED)
+            & Match.adjusted_at.is_(None))
 
 
 def reader():
@@ -54,12 +57,13 @@ def reader():
 
 def store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]]:
     """Put the result in place of the area's waiting engine proposals, schedule auto-approvals and audit the run
-    (inside the caller's write transaction; it commits). A waiting proposal the run makes again (same offer and
-    request) is kept as it is — its id, its age for expiry, its auto-approval time, a coordinator's hold — with
-    its value and reasons brought up to date, and its allocation if the run gives the pair more or fewer units
-    (with a history row saying so: the same pairing, resized, as a coordinator's change of allocation is); the
-    others are cancelled ("replaced") and the new ones stored. So a nightly run does not restart every proposal's
-    clock, and writes a new row only for a new pairing. Returns how many proposals stand for this run (kept and
+    (inside the caller's write transaction; it commits). A proposal a coordinator took in hand (changed its
+    allocation or held it) is not the run's to change: it stays as they left it, and its pairing is not proposed
+    again. A waiting proposal the run makes again (same offer and request) is kept as it is — its id, its age for
+    expiry, its auto-approval time — with its value and reasons brought up to date, and its allocation if the run
+    gives the pair more or fewer units (with a history row saying so: the same pairing, resized); the others are
+    cancelled ("replaced") and the new ones stored. So a nightly run does not restart every proposal's clock, and
+    writes a new row only for a new pairing. Returns how many proposals stand for this run (kept and
     new) and the proposals due for auto-approval now."""
     waiting_now = replaceable(area)
     read = reader()
@@ -177,10 +181,11 @@ def _refresh_proposals(rows: list[dict]) -> None:
 def _resize_proposals(rows: list[dict], by: User | None) -> None:
     """Give kept proposals the run's new allocation, value and reasons (rows of id, was, allocation, score, reasons,
     note), each with a history row (proposed to proposed, the note saying from what to what), while still waiting
-    with the allocation read: on PostgreSQL one statement (the conditional UPDATE ... FROM json_to_recordset in a
-    CTE, the history rows inserted from what it returned), so a proposal a coordinator decided or changed
-    meanwhile stays as they left it; on SQLite, under the write lock, the history rows from the same condition
-    just before the UPDATE (one INSERT ... SELECT over the rows as JSON), then the UPDATE by executemany."""
+    with the allocation read and not taken in hand by a coordinator: on PostgreSQL one statement (the conditional
+    UPDATE ... FROM json_to_recordset in a CTE, the history rows inserted from what it returned), so a proposal a
+    coordinator decided, changed or held meanwhile stays as they left it; on SQLite, under the write lock, the
+    history rows from the same condition just before the UPDATE (one INSERT ... SELECT over the rows as JSON), then
+    the UPDATE by executemany."""
     if not rows:
         return
     now = utcnow()
@@ -189,7 +194,7 @@ def _resize_proposals(rows: list[dict], by: User | None) -> None:
                          column("score", Float), column("reasons", Text), column("note", Text))
         resized = (update(_matches)
                    .where(_matches.c.id == new.c.id, _matches.c.status == MatchStatus.PROPOSED,
-                          _matches.c.allocation == new.c.was)
+                          _matches.c.allocation == new.c.was, _matches.c.adjusted_at.is_(None))
                    .values(allocation=new.c.allocation, score=new.c.score, reasons=new.c.reasons,
                            updated_at=literal(now, DateTime()))
                    .returning(_matches.c.id, new.c.note).cte("resized"))
@@ -203,11 +208,12 @@ def _resize_proposals(rows: list[dict], by: User | None) -> None:
             "INSERT INTO match_events (match_id, at, actor_id, from_status, to_status, note) "
             "SELECT matches.id, ?, ?, ?, ?, json_extract(new.value, '$.note') FROM json_each(?) AS new "
             "JOIN matches ON matches.id = json_extract(new.value, '$.id') "
-            "WHERE matches.status = ? AND matches.allocation = json_extract(new.value, '$.was') ORDER BY matches.id",
+            "WHERE matches.status = ? AND matches.allocation = json_extract(new.value, '$.was') "
+            "AND matches.adjusted_at IS NULL ORDER BY matches.id",
             (stamp, getattr(by, "id", None), proposed, proposed, json.dumps(rows), proposed))
         connection.exec_driver_sql(
             "UPDATE matches SET allocation = ?, score = ?, reasons = ?, updated_at = ? "
-            "WHERE id = ? AND status = ? AND allocation = ?",
+            "WHERE id = ? AND status = ? AND allocation = ? AND adjusted_at IS NULL",
             [(row["allocation"], row["score"], row["reasons"], stamp, row["id"], proposed, row["was"])
              for row in rows])
     _expire_ids({row["id"] for row in rows}, ["allocation", "score", "reasons", "updated_at"])

@@ -43,8 +43,13 @@ ORIGIN_LABELS = {
 }
 
 
-def origin_label(origin: str) -> str:
-    return ORIGIN_LABELS.get(origin, origin)
+ADJUSTED_LABEL = "{origin}, then changed or held by a coordinator (later matching runs leave it as it is)"
+
+
+def origin_label(origin: str, adjusted: bool = False) -> str:
+    """How a proposal came about; `adjusted`: a coordinator has taken it in hand (Match.adjusted_at)."""
+    label = ORIGIN_LABELS.get(origin, origin)
+    return ADJUSTED_LABEL.format(origin=label) if adjusted and origin == MatchOrigin.ENGINE else label
 
 
 def _problem(problems: list[tuple[str, str]]) -> None:
