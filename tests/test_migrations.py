@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 
 from portal import create_app
 from portal.extensions import db
+from portal.models import Match
 from tests.conftest import PG_URL, pg_engine_options
 
 
@@ -106,7 +107,7 @@ def test_upgrading_a_database_with_users_keeps_them_and_defaults_new_columns(emp
 def test_upgrading_keeps_proposals_a_coordinator_changed_or_held_before_as_theirs(empty_database):
     """0017 finds, by their history rows, the waiting proposals a coordinator changed or held before it existed, so
     the next matching run leaves those as they are too; a proposal only a matching run resized stays the run's."""
-    from portal.models import Match, MatchEvent
+    from portal.models import MatchEvent
     from portal.services import auto_approval, matching
     from portal.services import matches as matches_service
     from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
@@ -138,3 +139,43 @@ def test_upgrading_keeps_proposals_a_coordinator_changed_or_held_before_as_their
         assert [adjusted[id_] is not None for id_ in ids] == [True, True, False, False]
         assert events == events_before  # the matches' history is still there
         db.engine.dispose()  # the fixture drops the database (its audit rows are append-only: no downgrade to base)
+
+
+def test_a_downgrade_on_sqlite_that_copies_a_table_loses_no_rows_that_point_at_it(empty_database):
+    """On SQLite a batch migration copies the table and drops the old one; with foreign keys on, that drop would
+    delete or null every row pointing at it (a coordinator's areas, who did what in a match's history). So
+    migrations run with foreign keys off there, checked at the end (migrations/env.py)."""
+    from portal.models import MatchEvent, coordinator_areas
+    from portal.services import matches as matches_service
+    from portal.services import matching
+    from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+
+    app = create_app("testing", empty_database)
+    with app.app_context():
+        flask_migrate.upgrade()
+        area = make_area("Burnley")
+        make_offer(make_provider(area), sessions=4)
+        make_request(make_school(area))
+        coordinator = make_user("coordinator", areas=[area])
+        db.session.commit()
+        matching.run_matching(area, by=coordinator)
+        proposal = db.session.scalar(sa.select(Match))
+        matches_service.change_allocation(proposal, 12, by=coordinator)
+
+        def kept():
+            with db.engine.connect() as conn:
+                return (conn.scalar(sa.select(sa.func.count()).select_from(coordinator_areas)),
+                        conn.scalar(sa.select(sa.func.count()).select_from(MatchEvent.__table__)
+                                    .where(MatchEvent.actor_id == coordinator.id)),
+                        conn.scalar(sa.select(sa.func.count()).select_from(Match.__table__)))
+
+        before = kept()
+        assert before == (1, 2, 1)
+        db.session.remove()
+        flask_migrate.downgrade(revision="0011")  # 0012's downgrade copies `users` on SQLite
+        flask_migrate.upgrade()
+        assert kept() == before
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":  # the pool's connections have their foreign keys back on
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        db.engine.dispose()
