@@ -297,7 +297,8 @@ def init_app(app: Flask) -> None:
             click.echo(line)
 
     match_group = click.Group(
-        "match", help="The matching engine: run it on an area, export its input, re-solve; expire old proposals."
+        "match", help="The matching engine: run it on an area, export its input, re-solve; expire old proposals "
+                 "and purge replaced ones."
     )
     app.cli.add_command(match_group)
 
@@ -345,6 +346,20 @@ def init_app(app: Flask) -> None:
         moment = _moment(now)
         count = proposal_expiry.expire_proposals(now=moment)
         click.echo(f"Expired {count} proposal{'' if count == 1 else 's'}.")
+
+    @match_group.command("purge")
+    @click.option("--days", type=click.IntRange(min=1), default=None,
+                  help="Keep replaced proposals this many days after a run replaced them (default 90).")
+    @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
+    @click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
+    def match_purge_command(days: int | None, now: str | None, dry_run: bool) -> None:
+        """Delete the proposals matching runs replaced that nobody acted on, some days after (with their history),
+        so the matches table does not grow with every run. Run it daily, e.g. cron: `50 2 * * * flask match purge`.
+        """
+        from portal.services import proposal_purge
+
+        days = proposal_purge.PURGE_AFTER_DAYS if days is None else days
+        click.echo(proposal_purge.purge_replaced(now=_moment(now), days=days, dry_run=dry_run).message)
 
     @match_group.command("auto-approve")
     @click.option("--now", "now", default=None, help="Run as if it were this moment (ISO, e.g. 2026-03-01T09:00).")
