@@ -287,6 +287,8 @@ def test_a_proposal_a_coordinator_changed_or_held_is_theirs_and_no_run_resizes_o
     result, stored = matching.run_matching(burnley, today=TODAY + timedelta(days=2))
     db.session.expire_all()
     assert {p.request_id for p in result.proposals} == {untouched_request.id, changed_request.id}
+    # the changed request's 12 count as proposed: the engine asks only for the other 18 (already paired: not stored)
+    assert next(p.allocation for p in result.proposals if p.request_id == changed_request.id) == 18
     assert stored == 1  # the changed request's pair is the coordinator's already: only the untouched one is stored
     assert db.session.get(Match, ids["changed"]).allocation == 12
     assert db.session.get(Match, ids["held"]).allocation == 30
