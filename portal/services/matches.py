@@ -188,6 +188,10 @@ def allocation_text(match: Match) -> str:
     return browse.quantity(match.offer.type, match.allocation)
 
 
+def _origin(match: Match) -> str:
+    return origin_label(match.origin, adjusted=match.adjusted_at is not None)
+
+
 def queue_rows(matches: list[Match], viewer: User) -> list[QueueRow]:
     """The queue's rows; an offer of another area (open to all areas) is named but not linked for its coordinator."""
     return [
@@ -201,7 +205,7 @@ def queue_rows(matches: list[Match], viewer: User) -> list[QueueRow]:
             request_id=match.request_id,
             request_linkable=policy.can_manage_request(viewer, match.request),
             allocation=browse.quantity(match.offer.type, match.allocation),
-            origin=origin_label(match.origin, match.adjusted_at is not None),
+            origin=_origin(match),
             value=value_label(match.score),
             reasons=reasons_of(match),
             created=browse.day(match.created_at.date()),
@@ -223,7 +227,7 @@ def facts(match: Match) -> list[tuple[str, str]]:
         ("Allocation", browse.quantity(match.offer.type, match.allocation)),
         ("The school asked for", browse.quantity(match.offer.type, school_request.pupils)),
         ("Offer places left", browse.quantity(match.offer.type, match.offer.places_left)),
-        ("How it was proposed", origin_label(match.origin, match.adjusted_at is not None)),
+        ("How it was proposed", _origin(match)),
         ("Value", value_label(match.score)),
     ]
     if match.reasons:
