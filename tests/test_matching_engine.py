@@ -23,6 +23,7 @@ from portal.matching import (
     Instance,
     InstanceError,
     OfferInput,
+    Paired,
     RequestInput,
     Result,
     SchoolInput,
@@ -190,6 +191,19 @@ def test_one_school_gets_at_most_one_session_of_an_offer_across_its_requests():
     assert solve(instance([replace(o, per_school_cap=75)], mine)).totals.units_placed == 75
 
 
+def test_a_request_already_matched_with_an_offer_gets_the_rest_from_other_offers():
+    best = offer(id=1, capacity=60)
+    other = offer(id=2, provider_id=101, capacity=60, latitude=53.8300, longitude=-2.1900)  # about 4 miles
+    assert placed(solve(instance([best, other]))) == {(1, 1): 30}
+    # A coordinator cut the request's match with the best offer to 12: the other 18 come from elsewhere, not as a
+    # second match with the same offer.
+    cut = {"requests": [request(held=12)], "held": (Held(10, 1, 12),), "paired": (Paired(1, 1),)}
+    assert placed(solve(instance([best, other], **cut))) == {(1, 2): 18}
+    assert only_unmatched_reason(solve(instance([best], **cut))) == (
+        "already matched with each suitable offer that has room: how many that match takes is a coordinator's "
+        "decision")
+
+
 def test_capacity_goes_where_it_is_worth_most_and_the_rest_are_told_why():
     needy = school(years=(YearFigures(10, 100, 90, 20),))
     settled = school(id=11, latitude=SCHOOL[0], longitude=SCHOOL[1] + 0.01, years=(YearFigures(10, 100, 10, 0),))
@@ -268,7 +282,7 @@ def _busy_instance(seed: int) -> Instance:
                         keep_together=rng.random() < 0.3, year_mask=rng.choice([Y9, Y10]),
                         created_on=TODAY - timedelta(days=rng.randint(0, 60))) for i in range(30)]
     return instance(offers, requests, schools, history=(History(10, 100, 1), History(11, 101, 3)),
-                    held=(Held(12, 3, 5),))
+                    held=(Held(12, 3, 5),), paired=(Paired(2, 4), Paired(7, 1)))
 
 
 def test_the_same_input_gives_the_same_output_whatever_its_order():
@@ -377,10 +391,15 @@ def instances(draw, keep_together: bool = True) -> Instance:
                     for s in schools for pid, _, _ in providers if draw(st.booleans()))
     held = tuple(Held(draw(st.sampled_from(schools)).id, o.id, draw(st.integers(1, 10)))
                  for o in offers if draw(st.booleans()))
+    # Pairs already matched: offers that would fit the request, often, so the rule binds.
+    paired = ()
+    if requests and offers:
+        pairs = st.tuples(st.sampled_from([r.id for r in requests]), st.sampled_from([o.id for o in offers]))
+        paired = tuple(Paired(r, o) for r, o in sorted(draw(st.sets(pairs, max_size=3))))
     tiers = draw(st.sampled_from([Weights().load_tiers, ((5, 0.0), (15, 30.0), (None, 90.0)), ((None, 0.0),)]))
     weights = Weights(load_tiers=tiers, repeat=draw(st.sampled_from([12.0, 40.0])))
     return Instance(today=TODAY, offers=tuple(offers), requests=tuple(requests), schools=tuple(schools),
-                    weights=weights, history=history, held=held)
+                    weights=weights, history=history, held=held, paired=paired)
 
 
 def _pts(x: float) -> int:
@@ -398,6 +417,7 @@ def _school_cap(o: OfferInput, w: Weights) -> int:
 def reference_pairs(inst: Instance) -> dict[tuple[int, int], tuple[int, int]]:
     """(request, offer) -> (value per unit, per-school cap left): every rule written out plainly, pair by pair."""
     w, schools = inst.weights, {s.id: s for s in inst.schools}
+    paired = {(p.request_id, p.offer_id) for p in inst.paired}
     held, history = {}, {}
     for h in inst.held:
         held[h.school_id, h.offer_id] = held.get((h.school_id, h.offer_id), 0) + h.units
@@ -427,7 +447,7 @@ def reference_pairs(inst: Instance) -> dict[tuple[int, int], tuple[int, int]]:
                 and max(r.starts_on, o.starts_on) <= min(r.ends_on, o.ends_on) and min(r.ends_on, o.ends_on) >= TODAY
                 and o.delivery in r.deliveries and (o.area_id == r.area_id or o.open_to_all_areas)
                 and (o.delivery == "virtual" or (all(miles <= x for x in limits) if miles is not None else not limits))
-                and o.left > 0 and school_cap > 0
+                and o.left > 0 and school_cap > 0 and (r.id, o.id) not in paired
             )
             if not feasible:
                 continue

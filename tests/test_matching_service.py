@@ -286,15 +286,44 @@ def test_a_proposal_a_coordinator_changed_or_held_is_theirs_and_no_run_resizes_o
     db.session.commit()
     result, stored = matching.run_matching(burnley, today=TODAY + timedelta(days=2))
     db.session.expire_all()
-    assert {p.request_id for p in result.proposals} == {untouched_request.id, changed_request.id}
-    # the changed request's 12 count as proposed: the engine asks only for the other 18 (already paired: not stored)
-    assert next(p.allocation for p in result.proposals if p.request_id == changed_request.id) == 18
-    assert stored == 1  # the changed request's pair is the coordinator's already: only the untouched one is stored
+    assert {p.request_id for p in result.proposals} == {untouched_request.id}
+    assert stored == 1
+    # the changed request's 12 count as proposed, and it is not paired with the same offer again: the engine looks
+    # for the other 18 elsewhere (there is no other offer here) and says why
+    (short,) = [u for u in result.unmatched if u.request_id == changed_request.id]
+    assert (short.needed, short.placed) == (18, 0)
+    assert "already matched with each suitable offer that has room" in short.reasons_text
     assert db.session.get(Match, ids["changed"]).allocation == 12
     assert db.session.get(Match, ids["held"]).allocation == 30
     live = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
     assert sorted((m.request_id, m.allocation) for m in live) == sorted(
         [(changed_request.id, 12), (held_request.id, 30), (untouched_request.id, 30)])
+
+
+def test_a_request_a_coordinator_cut_gets_the_rest_from_another_offer(app):
+    """A coordinator cut a proposal from 30 pupils to 12: the next run proposes the other 18 from another offer.
+    Before, the engine paired the request with the same offer again (still its best), the store dropped that
+    proposal as already matched, and the 18 places it had taken were lost to every request."""
+    burnley, _, school, provider = _world()
+    best = make_offer(provider, sessions=4)
+    coordinator = make_user("coordinator", areas=[burnley])
+    cut_request = make_request(school, sectors=["engineering"])
+    db.session.commit()
+    matching.run_matching(burnley, today=TODAY)
+    (proposal,) = _engine_matches()
+    assert (proposal.offer_id, proposal.allocation) == (best.id, 30)
+    matches_service.change_allocation(proposal, 12, by=coordinator)
+    # worth less than the best offer even after its provider's repeat penalty: a sector the school did not ask for
+    other = make_offer(make_provider(burnley), sessions=4, sector="digital")
+    db.session.commit()
+
+    result, stored = matching.run_matching(burnley, today=TODAY + timedelta(days=1))
+
+    db.session.expire_all()
+    assert [(p.request_id, p.offer_id, p.allocation) for p in result.proposals] == [(cut_request.id, other.id, 18)]
+    assert stored == 1 and not result.unmatched
+    live = [m for m in _engine_matches() if m.status == MatchStatus.PROPOSED]
+    assert sorted((m.offer_id, m.allocation) for m in live) == sorted([(best.id, 12), (other.id, 18)])
 
 
 def test_a_resize_leaves_a_proposal_a_coordinator_changed_or_decided_meanwhile_as_they_left_it(app):

@@ -48,7 +48,8 @@ MILES_PER_DEGREE = EARTH_RADIUS_MILES * math.pi / 180  # along a meridian: the l
 CHUNK = 1_500_000  # candidate pairs checked at a time (bounds memory on a national run)
 VIRTUAL_CODE = DELIVERIES.index(VIRTUAL)
 YEARS = 15  # Reception to Year 14, as portal.models.year_groups
-FUNNEL = ("of_type", "delivered", "in_reach", "in_years", "in_dates", "with_room", "with_school_room", "worth_it")
+FUNNEL = ("of_type", "delivered", "in_reach", "in_years", "in_dates", "with_room", "with_school_room", "unpaired",
+          "worth_it")
 
 
 def unit_vectors(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
@@ -140,6 +141,7 @@ class _Arrays:
     history_counts: np.ndarray
     held_keys: np.ndarray  # school * O + offer, sorted
     held_units: np.ndarray
+    paired_keys: np.ndarray  # request * O + offer (their indices) of pairs already matched, sorted
 
 
 def _unique_ids(items, what: str) -> None:
@@ -297,6 +299,10 @@ def _arrays(instance: Instance) -> _Arrays:
             key = school_index[h.school_id] * n_o + offer_index[h.offer_id]
             held[key] = held.get(key, 0) + h.units
 
+    request_index = {r.id: i for i, r in enumerate(requests)}
+    paired = {request_index[p.request_id] * n_o + offer_index[p.offer_id] for p in instance.paired
+              if p.request_id in request_index and p.offer_id in offer_index}
+
     return _Arrays(
         instance=instance, weights=w, today=today, requests=requests, offers=offers,
         type_codes=type_codes, sector_codes=sector_codes,
@@ -325,6 +331,7 @@ def _arrays(instance: Instance) -> _Arrays:
         history_counts=np.array([history[k] for k in sorted(history)], dtype=np.int64),
         held_keys=np.array(sorted(held), dtype=np.int64),
         held_units=np.array([held[k] for k in sorted(held)], dtype=np.int64),
+        paired_keys=np.array(sorted(paired), dtype=np.int64),
     )
 
 
@@ -475,6 +482,11 @@ def _pairs(a: _Arrays) -> _Pairs:
     school_cap = np.maximum(0, a.o_school_cap[o] - _lookup(a.r_school[r] * n_o + o, a.held_keys, a.held_units))
     room &= school_cap > 0
     with_school_room = np.bincount(r[room], minlength=n_r)
+    # A request is matched with an offer once: where they already have a live match (Paired), how many it takes is
+    # a person's decision, and the rest of the request goes to other offers.
+    if len(a.paired_keys):
+        room &= ~np.isin(r * n_o + o, a.paired_keys)
+    unpaired = np.bincount(r[room], minlength=n_r)
     r, o, miles, school_cap = r[room], o[room], miles[room], school_cap[room]
 
     w = a.weights
@@ -489,7 +501,7 @@ def _pairs(a: _Arrays) -> _Pairs:
     good = value > 0
     worth_it = np.bincount(r[good], minlength=n_r)
     funnel = dict(zip(FUNNEL, (of_type, delivered, in_reach, in_years, in_dates, with_room, with_school_room,
-                               worth_it), strict=True))
+                               unpaired, worth_it), strict=True))
     return _Pairs(r=r[good], o=o[good], miles=miles[good], value=value[good], school_cap=school_cap[good],
                   sector_fit=sector_fit[good], repeat=repeat[good], funnel=funnel)
 
@@ -777,7 +789,7 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
                   blocked_offer[short].tolist(), blocked_any[short].tolist(), np.isnan(a.r_lat[short]).tolist(),
                   *(f[name][short].tolist() for name in FUNNEL), strict=True)
     for (i, units, no_whole, pairs, by_offer, by_any, unlocated, of_type, delivered, in_reach, in_years, in_dates,
-         with_room, with_school_room, worth_it) in columns:
+         with_room, with_school_room, unpaired, worth_it) in columns:
         req = a.requests[i]
         after = None
         if no_whole:
@@ -795,7 +807,8 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
             request_years=req.year_mask, starts_on=req.starts_on, ends_on=req.ends_on, today=inst.today,
             max_travel_miles=req.max_travel_miles, school_located=not unlocated, of_type=of_type,
             delivered=delivered, in_reach=in_reach, in_years=in_years, in_dates=in_dates, with_room=with_room,
-            with_school_room=with_school_room, worth_it=worth_it, needed=needed[i], placed=units, after=after,
+            with_school_room=with_school_room, unpaired=unpaired, worth_it=worth_it, needed=needed[i], placed=units,
+            after=after,
         )
         unmatched.append(Unmatched(request_id=req.id, needed=needed[i], placed=units,
                                    reasons=words.unmatched_reasons(funnel)))

@@ -124,6 +124,16 @@ class Held:
 
 
 @dataclass(frozen=True)
+class Paired:
+    """A request and an offer that already have a live match the run keeps (approved, or a proposal a school,
+    a provider or a coordinator made or took in hand): the engine does not pair them again. How many that match
+    takes is a person's decision; the rest of the request goes to other offers."""
+
+    request_id: int
+    offer_id: int
+
+
+@dataclass(frozen=True)
 class Instance:
     """Everything one run needs; `today` fixes how long requests have waited and which dates are past."""
 
@@ -134,6 +144,7 @@ class Instance:
     weights: Weights = field(default_factory=Weights)
     history: tuple[History, ...] = ()
     held: tuple[Held, ...] = ()
+    paired: tuple[Paired, ...] = ()
     need_basis: str = NEED_BELOW_FOUR
     sector_labels: dict[str, str] = field(default_factory=dict)  # code -> words for reasons; codes if absent
     type_labels: dict[str, str] = field(default_factory=dict)
@@ -156,6 +167,7 @@ class Instance:
                         for h in sorted(self.history, key=lambda h: (h.school_id, h.provider_id))],
             "held": [[h.school_id, h.offer_id, h.units]
                      for h in sorted(self.held, key=lambda h: (h.school_id, h.offer_id))],
+            "paired": sorted([p.request_id, p.offer_id] for p in self.paired),
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -173,6 +185,7 @@ class Instance:
                 weights=Weights.from_dict(data.get("weights") or {}),
                 history=tuple(History(int(s), int(p), int(n)) for s, p, n in data.get("history", [])),
                 held=tuple(Held(int(s), int(o), int(n)) for s, o, n in data.get("held", [])),
+                paired=tuple(Paired(int(r), int(o)) for r, o in data.get("paired", [])),
                 need_basis=data.get("need_basis", NEED_BELOW_FOUR),
                 sector_labels=dict(data.get("sector_labels") or {}),
                 type_labels=dict(data.get("type_labels") or {}),

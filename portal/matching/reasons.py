@@ -154,6 +154,7 @@ class Funnel:
     in_dates: int
     with_room: int
     with_school_room: int
+    unpaired: int  # of those, offers the request is not already matched with
     worth_it: int
     needed: int
     placed: int
@@ -189,6 +190,9 @@ def unmatched_reasons(f: Funnel) -> tuple[str, ...]:
         reasons.append("every suitable offer is already full")
     elif f.with_school_room == 0:
         reasons.append("the school already holds the most each suitable offer gives one school")
+    elif f.unpaired == 0:
+        reasons.append("already matched with each suitable offer that has room: how many that match takes is a "
+                       "coordinator's decision")
     elif f.worth_it == 0:
         reasons.append("no suitable offer scored above zero: the school has had the same providers recently")
     elif f.after == AFTER_NOT_WHOLE:

@@ -29,6 +29,7 @@ from portal.matching import (
     History,
     Instance,
     OfferInput,
+    Paired,
     RequestInput,
     Result,
     SchoolInput,
@@ -40,6 +41,7 @@ from portal.matching.model import NEED_BELOW_FOUR, NEED_NO_CONTACTS
 from portal.matching.weights import Weights
 from portal.models import (
     HOLDS_CAPACITY,
+    LIVE,
     Area,
     Match,
     MatchStatus,
@@ -98,7 +100,8 @@ class _Rows:
     #                  deliveries, created_at, max_travel_miles, keep_together); the lists as JSON text
     offers: list  # (id, provider_id, area_id, type, sector, delivery, capacity, allocated, per_session, starts_on,
     #               ends_on, year_mask, max_travel_miles, open_to_all_areas, latitude, longitude)
-    held: list  # (request_id, school_id, offer_id, units) of matches holding capacity or direct proposals waiting
+    held: list  # (request_id, school_id, offer_id, units, live) of matches holding capacity or people's proposals
+    #             waiting; live 1 where one of them is still live (the request and offer are paired)
     pupils: list  # (school_id, year_group, pupils, below target, at risk) of schools with a roster
     year_sizes: list  # (school_id, year_group, pupils) as the school gave them
     places: list  # (school_id, latitude, longitude)
@@ -119,9 +122,12 @@ class _Rows:
         )
         held_by_request: dict[int, int] = defaultdict(int)
         held_by_pair: dict[tuple[int, int], int] = defaultdict(int)
-        for request_id, school_id, offer_id, held_units in self.held:
+        paired = []
+        for request_id, school_id, offer_id, held_units, live in self.held:
             held_by_request[request_id] += int(held_units)
             held_by_pair[(school_id, offer_id)] += int(held_units)
+            if live:
+                paired.append(Paired(request_id, offer_id))
         requests = tuple(
             RequestInput(
                 id=id_, school_id=school_id, area_id=area_id, wanted_types=_codes(wanted_types),
@@ -142,6 +148,7 @@ class _Rows:
                         if s in school_ids and p in provider_ids and n > 0)
         return Instance(
             today=self.today, offers=offers, requests=requests, schools=schools, history=history, held=held,
+            paired=tuple(sorted(paired, key=lambda p: (p.request_id, p.offer_id))),
             need_basis=NEED_BELOW_FOUR if any_roster else NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
             weights=self.weights, type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
             label=self.label,
@@ -193,10 +200,12 @@ def _read(area: Area, today: date) -> _Rows:
     # What a request already has, per request and per (school, offer), in one grouped query: matches holding
     # capacity, and proposals of people's still waiting for a coordinator (a school asked for that offer, the
     # provider offered, or a coordinator took an engine proposal in hand) — the engine does not propose those
-    # pupils a second time.
+    # pupils a second time, nor pair a request again with an offer it has a live match with (the store would
+    # drop that proposal, and the capacity the run gave it would be lost to every other request).
     waiting_direct = (Match.status == MatchStatus.PROPOSED) & ~matching_store.replaceable(area)
     held = read(
-        select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation))
+        select(Match.request_id, SchoolRequest.school_id, Match.offer_id, func.sum(Match.allocation),
+               func.max(case((Match.status.in_(LIVE), 1), else_=0)))
         .join(SchoolRequest, SchoolRequest.id == Match.request_id)
         .where(Match.area_id == area.id, Match.status.in_(HOLDS_CAPACITY) | waiting_direct)
         .group_by(Match.request_id, SchoolRequest.school_id, Match.offer_id)
