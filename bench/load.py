@@ -374,12 +374,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="gunicorn workers (default: one per core)")
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean seconds each client waits between pages in the mix (default 0: no pause)")
-    parser.add_argument("--driver", choices=("wrk", "locust"), default="wrk" if shutil.which("wrk") else "locust",
-                        help="the load generator (default: wrk when it is on PATH, else locust)")
+    parser.add_argument("--driver", choices=("wrk", "locust"),
+                        help="the load generator (default: wrk when it is on PATH and clients do not --think, "
+                             "else locust)")
     parser.add_argument("--drive", nargs=2, help=argparse.SUPPRESS)  # the child process that runs locust
     args = parser.parse_args(argv)
+    args.driver = args.driver or ("wrk" if shutil.which("wrk") and not args.think else "locust")
     if args.driver == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not on PATH (Debian: apt-get install wrk); --driver locust works without it")
+    if args.driver == "wrk" and args.think:
+        # wrk's pause (its delay()) comes after it has opened the next connection; gunicorn's sync worker accepts
+        # it and waits idle for the request through the pause, and after each response it waits for the client to
+        # close (up to 2 s), so with 2 workers nearly every request queued behind someone's pause (session 21).
+        parser.error("--think needs --driver locust: wrk pauses with the next connection already open, which "
+                     "holds a gunicorn sync worker idle")
     if args.drive:
         from bench import load_locust
 

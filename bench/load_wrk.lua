@@ -210,12 +210,6 @@ function init(args)
   end
   if data.action == "mix" then
     act = mix
-    if data.think > 0 then
-      function delay()  -- a person reading the page before the next click (not between a form and its POST)
-        if follow_up then return 0 end
-        return data.think * 1000 * (0.5 + math.random())
-      end
-    end
   else
     act = SOLO[data.action]
   end

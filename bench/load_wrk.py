@@ -124,6 +124,8 @@ def drive(config: dict) -> dict:
     wrk = shutil.which("wrk")
     if not wrk:
         raise RuntimeError("wrk is not on PATH (use --driver locust)")
+    if config.get("think"):
+        raise RuntimeError("the wrk driver does not pause between pages (use --driver locust): see bench/load.py")
     with ThreadPoolExecutor(max_workers=4) as pool:
         clients = list(pool.map(lambda n: _sign_in_wrk_client(config, n), range(CLIENTS)))
     for n, client in enumerate(clients):
@@ -144,7 +146,7 @@ def drive(config: dict) -> dict:
                 client["proposals"] = unused[approvers.index(n)::len(approvers)] if n in approvers else []
             data_file.write_text("return " + _lua({
                 "action": action, "labels": labels, "queries": BROWSE_QUERIES, "leads_in_mix": LEADS_IN_MIX,
-                "area_id": config["area_id"], "think": config["think"] if action == "mix" else 0,
+                "area_id": config["area_id"],
                 "timeout_ms": TIMEOUT_S * 1000, "max_per_thread": math.ceil(config["max_requests"] / CLIENTS),
                 "clients": clients}) + "\n")
             out_file.unlink(missing_ok=True)
