@@ -2,7 +2,7 @@
 import json
 import multiprocessing
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -351,6 +351,44 @@ def test_a_resize_leaves_a_proposal_a_coordinator_changed_or_decided_meanwhile_a
     assert db.session.get(Match, changed.id).allocation == 12
     assert db.session.get(Match, decided.id).status == MatchStatus.REJECTED
     assert db.session.scalar(select(func.count()).select_from(MatchEvent)) == events_before  # no history row
+
+
+def test_a_request_the_run_did_not_place_keeps_the_engines_reasons_for_its_page_until_a_run_places_it(
+        app, client, login):
+    """The engine says why it could not place a request; the request's page shows it to the school and the
+    coordinator until a run places it (or it is no longer waiting), without touching the request's version."""
+    burnley, preston, school, provider = _world()
+    make_offer(provider)
+    placed = make_request(school)
+    unplaced = make_request(make_school(burnley), wanted_types=("workplace_visit",))
+    elsewhere = make_request(make_school(preston), wanted_types=("workplace_visit",))
+    # another area's request: this run does not touch it
+    elsewhere.unplaced_reasons, elsewhere.unplaced_at = "left from before", datetime(2026, 1, 1)
+    lead = make_user("careers_lead", organisation=unplaced.school)
+    db.session.commit()
+    version, updated_at = unplaced.version, unplaced.updated_at
+
+    matching.run_matching(burnley, today=TODAY)
+
+    db.session.expire_all()
+    assert db.session.get(type(placed), placed.id).unplaced_reasons is None
+    waiting = db.session.get(type(unplaced), unplaced.id)
+    assert waiting.unplaced_reasons == "no offer of that type (Workplace visit) in the area or open to all areas"
+    assert waiting.unplaced_at is not None
+    assert (waiting.version, waiting.updated_at) == (version, updated_at)
+    assert db.session.get(type(elsewhere), elsewhere.id).unplaced_reasons == "left from before"
+    login(lead)
+    page = client.get(f"/requests/{unplaced.id}").get_data(as_text=True)
+    assert "Not placed in full by matching" in page
+    assert "no offer of that type (Workplace visit) in the area or open to all areas" in page
+
+    make_offer(make_provider(burnley), type="workplace_visit", sessions=2)
+    db.session.commit()
+    matching.run_matching(burnley, today=TODAY + timedelta(days=1))
+
+    db.session.expire_all()
+    assert db.session.get(type(unplaced), unplaced.id).unplaced_reasons is None
+    assert "Not placed in full by matching" not in client.get(f"/requests/{unplaced.id}").get_data(as_text=True)
 
 
 def test_running_twice_proposes_the_same(app):

@@ -67,6 +67,10 @@ class SchoolRequest(YearGroupsMixin, db.Model):
     priority: Mapped[str] = mapped_column(String(32), default=PriorityCohort.NONE)
     notes: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.OPEN)
+    # Why the area's latest matching run did not place it in full (the engine's reasons), and when; None when that
+    # run placed it in full or it had nothing left to place (services.matching_store writes both at every run).
+    unplaced_reasons: Mapped[str | None] = mapped_column(Text)
+    unplaced_at: Mapped[datetime | None]
 
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

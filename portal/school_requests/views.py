@@ -97,7 +97,8 @@ def view(request_id: int):
     ]
     return render_template(
         "school_requests/view.html", school_request=school_request, facts=school_requests.facts(school_request),
-        matches=matches, can_edit=school_request.status in school_requests.EDITABLE,
+        matches=matches, unplaced=school_requests.unplaced(school_request),
+        can_edit=school_request.status in school_requests.EDITABLE,
         can_withdraw=school_request.status in school_requests.WITHDRAWABLE,
     )
 

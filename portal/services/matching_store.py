@@ -3,7 +3,8 @@
 In the run's one write transaction: a waiting proposal the run makes again stays (its value and reasons brought up
 to date; resized, with a history row, if the run gives the pairing another allocation), the others move to
 cancelled with their history row, and the new proposals are stored, each with its first history row; auto-approvals
-are scheduled and the run audited. Set-based throughout (a nightly run touches thousands of rows an area), and
+are scheduled, each request the run did not place in full keeps the engine's reasons for its page, and the run is
+audited. Set-based throughout (a nightly run touches thousands of rows an area), and
 conditional on the state read, so a coordinator's decision made meanwhile stands.
 """
 import json
@@ -30,14 +31,25 @@ from sqlalchemy.dialects import postgresql
 
 from portal.extensions import db
 from portal.matching import Result
-from portal.models import LIVE, Area, Match, MatchEvent, MatchOrigin, MatchStatus, Offer, User, utcnow
+from portal.models import (
+    LIVE,
+    Area,
+    Match,
+    MatchEvent,
+    MatchOrigin,
+    MatchStatus,
+    Offer,
+    SchoolRequest,
+    User,
+    utcnow,
+)
 from portal.services import audit, auto_approval
 
 REPLACED_NOTE = "replaced by a new matching run"
 PROPOSED_NOTE = "proposed by matching"
 RESIZED_NOTE = "allocation changed from {was} to {allocation} by a new matching run"
 SQLITE_IDS = 5_000  # ids per IN list on SQLite (well under its limit of bound parameters)
-_matches, _events = Match.__table__, MatchEvent.__table__
+_matches, _events, _requests = Match.__table__, MatchEvent.__table__, SchoolRequest.__table__
 
 
 def replaceable(area: Area):
@@ -99,6 +111,7 @@ def store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]
     _refresh_proposals(refresh)
     _resize_proposals(resize, by)
     due_now = auto_approval.schedule_all(_insert_proposals(area, rows, by))  # offers opted in to auto-approval
+    _note_unplaced(area, result)
     stored = kept + len(rows)
     totals = result.totals
     audit.record(
@@ -110,6 +123,22 @@ def store(area: Area, result: Result, by: User | None) -> tuple[int, list[Match]
                 f"value {totals.total_value:g}"),
     )
     return stored, due_now
+
+
+def _note_unplaced(area: Area, result: Result) -> None:
+    """Each request of the area the run did not place in full keeps the engine's reasons and the time, for its page;
+    the area's others lose any from an earlier run. Two statements, neither touching a request's version or its
+    updated_at (a careers lead editing it meanwhile is not told of a conflict for this)."""
+    unchanged = {"updated_at": _requests.c.updated_at}
+    db.session.execute(
+        update(_requests).where(_requests.c.area_id == area.id, _requests.c.unplaced_reasons.is_not(None))
+        .values(unplaced_reasons=None, unplaced_at=None, **unchanged))
+    if result.unmatched:
+        now = utcnow()
+        db.session.execute(
+            update(_requests).where(_requests.c.id == bindparam("request_id"), _requests.c.area_id == area.id)
+            .values(unplaced_reasons=bindparam("reasons"), unplaced_at=now, **unchanged),
+            [{"request_id": u.request_id, "reasons": u.reasons_text} for u in result.unmatched])
 
 
 def _replace_proposals(area: Area, by: User | None, *, only: list[int] | None = None) -> int:

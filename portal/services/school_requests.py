@@ -345,6 +345,24 @@ def rows_for(requests: Sequence[SchoolRequest]) -> list[RequestRow]:
 
 # --- one request -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Unplaced:
+    """Why the area's latest matching run did not place a live request in full, in the engine's words."""
+
+    reasons: str
+    on: str  # "24 Nov 2026"
+    at_iso: str
+
+
+def unplaced(school_request: SchoolRequest) -> Unplaced | None:
+    """The latest matching run's reasons for a request still waiting for offers; None once it is matched, withdrawn
+    or closed, or when that run placed it in full."""
+    if school_request.status not in EDITABLE or not school_request.unplaced_reasons or not school_request.unplaced_at:
+        return None
+    return Unplaced(reasons=school_request.unplaced_reasons, on=_day(school_request.unplaced_at.date()),
+                    at_iso=school_request.unplaced_at.isoformat(timespec="seconds"))
+
+
 def facts(school_request: SchoolRequest) -> list[tuple[str, str]]:
     """The request as label/value pairs for its page."""
     deliveries = ", ".join(catalogue.DELIVERY_LABELS.get(d, d) for d in school_request.deliveries or [])
