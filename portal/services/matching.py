@@ -290,6 +290,7 @@ def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = 
                 stored, due = matching_store.store(area, result, by)
                 due_now += due
                 outcomes.append((result, stored))
+            matching_store.refresh_statistics()
             db.session.commit()
     if due_now:
         auto_approval.run_due(only=due_now)
