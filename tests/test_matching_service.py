@@ -382,10 +382,29 @@ def test_a_request_the_run_did_not_place_keeps_the_engines_reasons_for_its_page_
     page = client.get(f"/requests/{unplaced.id}").get_data(as_text=True)
     assert "Not placed in full by matching" in page
     assert "no offer of that type (Workplace visit) in the area or open to all areas" in page
+    assert "The matching runs since" in page
 
-    make_offer(make_provider(burnley), type="workplace_visit", sessions=2)
-    db.session.commit()
+    # The next run gives the same reasons: they stand since the first (nothing rewritten). Other reasons: since now.
+    first_at = waiting.unplaced_at
     matching.run_matching(burnley, today=TODAY + timedelta(days=1))
+    db.session.expire_all()
+    waiting = db.session.get(type(unplaced), unplaced.id)
+    assert (waiting.unplaced_reasons, waiting.unplaced_at) == (
+        "no offer of that type (Workplace visit) in the area or open to all areas", first_at)
+    waiting.wanted_types = ["mentoring"]
+    db.session.commit()
+    version, updated_at = waiting.version, waiting.updated_at
+    matching.run_matching(burnley, today=TODAY + timedelta(days=2))
+    db.session.expire_all()
+    waiting = db.session.get(type(unplaced), unplaced.id)
+    assert waiting.unplaced_reasons == "no offer of that type (Mentoring) in the area or open to all areas"
+    assert waiting.unplaced_at > first_at
+    assert (waiting.version, waiting.updated_at) == (version, updated_at)
+    assert db.session.get(type(elsewhere), elsewhere.id).unplaced_reasons == "left from before"
+
+    make_offer(make_provider(burnley), type="mentoring", sessions=2)
+    db.session.commit()
+    matching.run_matching(burnley, today=TODAY + timedelta(days=3))
 
     db.session.expire_all()
     assert db.session.get(type(unplaced), unplaced.id).unplaced_reasons is None

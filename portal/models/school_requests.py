@@ -2,7 +2,7 @@
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -49,6 +49,9 @@ class SchoolRequest(YearGroupsMixin, db.Model):
             "priority IN ('none', 'furthest_from_four', 'at_risk', 'disadvantaged')", name="priority_valid"
         ),
         Index("ix_school_requests_open", "status", "area_id", "ends_on"),
+        # The requests an area's latest matching run left with reasons: the next run reads them by area.
+        Index("ix_school_requests_unplaced", "area_id", sqlite_where=text("unplaced_reasons IS NOT NULL"),
+              postgresql_where=text("unplaced_reasons IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,8 +70,9 @@ class SchoolRequest(YearGroupsMixin, db.Model):
     priority: Mapped[str] = mapped_column(String(32), default=PriorityCohort.NONE)
     notes: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.OPEN)
-    # Why the area's latest matching run did not place it in full (the engine's reasons), and when; None when that
-    # run placed it in full or it had nothing left to place (services.matching_store writes both at every run).
+    # Why the area's latest matching run did not place it in full (the engine's reasons), and since when: the first
+    # run that gave these reasons (a later run giving the same ones leaves both as they are). None when the latest
+    # run placed it in full or it had nothing left to place (services.matching_store, every run).
     unplaced_reasons: Mapped[str | None] = mapped_column(Text)
     unplaced_at: Mapped[datetime | None]
 

@@ -347,7 +347,8 @@ def rows_for(requests: Sequence[SchoolRequest]) -> list[RequestRow]:
 
 @dataclass(frozen=True)
 class Unplaced:
-    """Why the area's latest matching run did not place a live request in full, in the engine's words."""
+    """Why the area's latest matching run did not place a live request in full, in the engine's words, and since when
+    (the first run that gave these reasons)."""
 
     reasons: str
     on: str  # "24 Nov 2026"
@@ -355,8 +356,8 @@ class Unplaced:
 
 
 def unplaced(school_request: SchoolRequest) -> Unplaced | None:
-    """The latest matching run's reasons for a request still waiting for offers; None once it is matched, withdrawn
-    or closed, or when that run placed it in full."""
+    """The latest matching run's reasons for a request still waiting for offers, and since which run they stand;
+    None once it is matched, withdrawn or closed, or when that run placed it in full."""
     if school_request.status not in EDITABLE or not school_request.unplaced_reasons or not school_request.unplaced_at:
         return None
     return Unplaced(reasons=school_request.unplaced_reasons, on=_day(school_request.unplaced_at.date()),
