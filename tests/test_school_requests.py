@@ -1,7 +1,7 @@
 """Schools' requests: asking, every validation rule, who may see and change which, version-checked edits,
 withdrawal with its confirmation, the list's counts (without a query per row), expiry and the status helper."""
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -672,6 +672,31 @@ def test_staff_filter_by_school_and_status_but_not_into_another_area(client, log
     assert f'href="/requests/new?school_id={world["school"].id}"' in html
 
 
+def test_the_list_marks_and_filters_the_requests_matching_could_not_place(client, login, world):
+    """The latest run's unplaced requests (still waiting) are marked in the list and can be listed alone, by their
+    school and by the area's coordinator; a withdrawn one with reasons left over is neither."""
+    waiting = make_request(world["school"], title="Unplaced visit")
+    gone = make_request(world["school"], title="Withdrawn visit", status="withdrawn")
+    elsewhere = make_request(world["other_school"], title="Preston unplaced")
+    for school_request in (waiting, gone, elsewhere):
+        school_request.unplaced_reasons = "no offer of that type (Workplace visit) in the area or open to all areas"
+        school_request.unplaced_at = datetime(2026, 11, 20, 2, 0)
+    db.session.commit()
+    marker = "Not placed by matching"
+    for who in ("careers_lead", "coordinator"):
+        login(world[who])
+        rows = {row[0]: row for row in table_rows(client.get("/requests"))}
+        assert set(rows) == {"Unplaced visit", "Withdrawn visit", "Year 9 engineering talk"}
+        assert [title for title, row in rows.items() if any(marker in cell for cell in row)] == ["Unplaced visit"]
+        response = client.get("/requests?unplaced=y")
+        assert titles(response) == ["Unplaced visit"]
+        html = response.get_data(as_text=True)
+        assert '<input checked class="form-check-input" id="unplaced" name="unplaced"' in html
+        assert titles(client.get("/requests?unplaced=y&status=withdrawn")) == []
+    login(world["other_coordinator"])
+    assert titles(client.get("/requests?unplaced=y")) == ["Preston unplaced"]
+
+
 def test_the_list_shows_labels_and_counts(client, login, world):
     school_request = world["request"]  # 30 pupils, Years 9-10
     school_request.wanted_types = ["careers_talk", "workplace_visit"]
@@ -699,15 +724,18 @@ def test_an_empty_list_invites_asking(client, login, world):
     assert 'href="/requests/new">Ask for an encounter</a>' in html
 
 
-def test_the_list_is_paged_25_at_a_time(client, login, world):
+@pytest.mark.parametrize("query, on_page_2", [("status=open", 2), ("unplaced=y", 1)])
+def test_the_list_is_paged_25_at_a_time_keeping_its_filters(client, login, world, query, on_page_2):
     for n in range(26):
-        make_request(world["school"], title=f"Request {n:02d}")
+        school_request = make_request(world["school"], title=f"Request {n:02d}")
+        school_request.unplaced_reasons = "every suitable offer is full"
+        school_request.unplaced_at = datetime(2026, 1, 1)
     db.session.commit()
     login(world["careers_lead"])
-    first = client.get("/requests?status=open")
+    first = client.get(f"/requests?{query}")
     assert len(table_rows(first)) == 25
-    assert "/requests?page=2&amp;status=open" in first.get_data(as_text=True)
-    assert len(table_rows(client.get("/requests?status=open&page=2"))) == 2
+    assert f"/requests?page=2&amp;{query}" in first.get_data(as_text=True)
+    assert len(table_rows(client.get(f"/requests?{query}&page=2"))) == on_page_2
 
 
 def _statements_for_list_page(client, count: int, school) -> int:

@@ -158,6 +158,7 @@ class RequestFilterForm(FlaskForm):
 
     school = SelectField("School", choices=[], default="")
     status = SelectField("Status", choices={"": "Any status", **school_requests.STATUS_LABELS}, default="")
+    unplaced = BooleanField("Only those matching could not place")
 
     def set_schools(self, schools: list[Organisation] | None) -> None:
         """Staff choose among their areas' schools; a careers lead has only their own (None: no school filter)."""
@@ -173,11 +174,12 @@ class RequestFilterForm(FlaskForm):
             if field.errors:
                 field.data, field.errors = field.default, []
         school = self.school.data if "school" in self else None
-        return {"school_id": int(school) if school else None, "status": self.status.data or None}
+        return {"school_id": int(school) if school else None, "status": self.status.data or None,
+                "unplaced": bool(self.unplaced.data)}
 
     def query_args(self) -> dict[str, str]:
         """The valid filters as query-string arguments, for pagination links."""
-        return {name: f.data for name, f in self._fields.items() if f.data}
+        return {name: "y" if f.data is True else f.data for name, f in self._fields.items() if f.data}
 
 
 class ChooseSchoolForm(FlaskForm):

@@ -253,8 +253,10 @@ def schools_for(user: User) -> list[Organisation]:
 
 # --- the list --------------------------------------------------------------------------------------
 
-def requests_query(user: User, *, school_id: int | None = None, status: str | None = None) -> Select:
-    """Requests this user may see (a careers lead: their school's; staff: their areas'), newest first."""
+def requests_query(user: User, *, school_id: int | None = None, status: str | None = None,
+                   unplaced: bool = False) -> Select:
+    """Requests this user may see (a careers lead: their school's; staff: their areas'), newest first; `unplaced`:
+    only those still waiting that the latest matching run could not place in full (see `unplaced`)."""
     query = select(SchoolRequest).options(selectinload(SchoolRequest.school))
     if user.role == Role.CAREERS_LEAD:
         query = query.where(SchoolRequest.school_id == user.organisation_id)
@@ -268,6 +270,9 @@ def requests_query(user: User, *, school_id: int | None = None, status: str | No
         query = query.where(SchoolRequest.school_id == school_id)
     if status:
         query = query.where(SchoolRequest.status == status)
+    if unplaced:
+        query = query.where(SchoolRequest.unplaced_reasons.is_not(None), SchoolRequest.unplaced_at.is_not(None),
+                            SchoolRequest.status.in_(EDITABLE))
     return query.order_by(SchoolRequest.created_at.desc(), SchoolRequest.id.desc())
 
 
@@ -308,6 +313,7 @@ class RequestRow:
     status: str
     proposals: int
     confirmed: str
+    unplaced: bool  # still waiting, and the latest matching run could not place it in full
 
 
 def describe_dates(starts: date, ends: date) -> str:
@@ -339,6 +345,7 @@ def rows_for(requests: Sequence[SchoolRequest]) -> list[RequestRow]:
             status=request_status_label(school_request.status),
             proposals=count.proposals,
             confirmed=confirmed,
+            unplaced=unplaced(school_request) is not None,
         ))
     return rows
 

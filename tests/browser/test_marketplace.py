@@ -6,7 +6,7 @@ the proposals, and one disappears when the school withdraws its request.
 """
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pyotp
 import pytest
@@ -559,3 +559,35 @@ def test_coordinator_approves_one_proposal_and_rejects_another_with_a_reason(pag
         return visit.allocated, statuses
 
     assert live_server.run(outcome) == (20, ["approved", "rejected"])
+
+
+def test_careers_lead_finds_the_requests_matching_could_not_place_and_reads_why(page, live_server):
+    world = seed_world(live_server)
+    reasons = "no offer of that type (Workplace visit) in the area or open to all areas"
+
+    def requests():
+        school = db.session.get(Organisation, world.school_id)
+        waiting = make_request(school, title="Year 10 workplace visit")
+        waiting.unplaced_reasons, waiting.unplaced_at = reasons, datetime(2026, 11, 20, 2, 0)
+        make_request(school, title="Year 9 careers talk")
+        db.session.commit()
+
+    live_server.run(requests)
+    sign_in(page, live_server, LEAD_EMAIL, welcome="Joanne Whittaker")
+    go_to(page, "Requests", "Requests")
+    marked = page.get_by_role("row", name=re.compile("Year 10 workplace visit"))
+    expect(marked).to_contain_text("Not placed by matching")
+    expect(page.get_by_role("row", name=re.compile("Year 9 careers talk"))).not_to_contain_text("Not placed")
+
+    # The filter by keyboard: tick the box with the space bar, submit with Enter on the button.
+    page.get_by_label("Only those matching could not place").focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Filter").focus()
+    page.keyboard.press("Enter")
+    arrive(page, "Requests")
+    expect(page.get_by_label("Only those matching could not place")).to_be_checked()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="Year 10 workplace visit").click()
+    arrive(page, "Year 10 workplace visit")
+    why = page.get_by_role("region", name="Not placed in full by matching")
+    expect(why).to_contain_text(f"The matching runs since 20 Nov 2026 left it short: {reasons}.")
