@@ -112,6 +112,7 @@ def test_the_worker_runs_the_job_and_the_queue_page_shows_its_summary(app, clien
     login(coordinator)
     page = client.get("/matches").get_data(as_text=True)
     assert "Latest matching runs" in page and job.result_summary in page and "finished <time" in page
+    assert '<a href="/requests?unplaced=y">Requests matching could not place, and why</a>' in page
     # Nothing is left to do: a second run does nothing.
     assert jobs.work(once=True) == jobs.WorkResult()
     assert runs == ["Burnley"]
