@@ -12,16 +12,18 @@ Only use cases wrapped in write_transaction() take the write lock early: every o
 read-only page, keeps the driver's usual lazy behaviour, so pages never queue behind writers (WAL lets them
 read while one writes).
 
-PostgreSQL needs nothing here: the use cases' conditional UPDATEs lock the rows they change, and READ COMMITTED
-re-checks their WHERE after waiting. The helper still gives both databases the same shape: a fresh transaction
-for the use case, rolled back if the block raises or leaves anything uncommitted.
+PostgreSQL needs nothing here for most use cases: their conditional UPDATEs lock the rows they change, and READ
+COMMITTED re-checks their WHERE after waiting. The helper still gives both databases the same shape: a fresh
+transaction for the use case, rolled back if the block raises or leaves anything uncommitted. The exception is a
+matching run, which reads a whole area and writes what it found missing: `hold_matching_runs` keeps two runs of one
+area apart there, as the write lock does on SQLite.
 """
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -78,6 +80,26 @@ def _try_begin_immediate(dbapi_connection) -> bool:
             interval = min(interval * 1.5, _RETRY_MOST_S)
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+# The first key of the transaction-level advisory locks a matching run holds on PostgreSQL, one per area (the
+# second key): "ENC" and 1, so they do not meet any other advisory lock on the same database.
+MATCHING_RUN_LOCK = 0x454E4301
+
+
+def hold_matching_runs(area_ids) -> None:
+    """Inside a write transaction, before a matching run reads its areas: on PostgreSQL wait until no other
+    transaction runs matching for any of them, and keep others out until this one ends (pg_advisory_xact_lock,
+    taken in id order so two runs of overlapping areas never wait for each other in a circle). Without it, two
+    runs of one area at once (the nightly `flask match run --all` and a coordinator's queued run) each read the
+    area before the other had stored anything, and both stored the same proposals: every pairing twice in the
+    queue. On SQLite the write transaction's lock already serialises them."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    for area_id in sorted(set(area_ids)):
+        connection.execute(text("SELECT pg_advisory_xact_lock(:run, :area)"), {"run": MATCHING_RUN_LOCK,
+                                                                                "area": area_id})
 
 
 _WROTE = "encounters_flushed_changes"

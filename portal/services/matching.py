@@ -56,7 +56,7 @@ from portal.models import (
     User,
 )
 from portal.services import auto_approval, matching_store
-from portal.services.db_locks import write_transaction
+from portal.services.db_locks import hold_matching_runs, write_transaction
 from portal.vocab import SECTORS, Role
 
 LIVE_REQUEST = (RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED)
@@ -285,7 +285,9 @@ def run_areas(areas: Sequence[Area], *, by: User | None = None, dry_run: bool = 
             return [(result, 0) for _, result in solved_in_turn(areas, today=today, processes=processes)]
         due_now: list[Match] = []
         outcomes = []
+        area_ids = [area.id for area in areas]
         with write_transaction():
+            hold_matching_runs(area_ids)  # PostgreSQL: another run of these areas finishes first (db_locks)
             for area, result in solved_in_turn(areas, today=today, processes=processes):
                 stored, due = matching_store.store(area, result, by)
                 due_now += due
