@@ -149,9 +149,9 @@ def _note_unplaced(area: Area, result: Result) -> None:
     before = dict(db.session.execute(
         select(_requests.c.id, _requests.c.unplaced_reasons)
         .where(_requests.c.area_id == area.id, _requests.c.unplaced_reasons.is_not(None))).all())
-    now = {u.request_id: u.reasons_text for u in result.unmatched}
-    cleared = [{"id": request_id} for request_id in before if request_id not in now]
-    changed = [{"id": request_id, "reasons": reasons} for request_id, reasons in now.items()
+    words = {u.request_id: u.reasons_text for u in result.unmatched}
+    cleared = [{"id": request_id} for request_id in before if request_id not in words]
+    changed = [{"id": request_id, "reasons": reasons} for request_id, reasons in words.items()
                if before.get(request_id) != reasons]
     stamp = utcnow()
     if _dialect() == "postgresql":

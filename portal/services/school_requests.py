@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 
-from sqlalchemy import Select, case, false, func, select
+from sqlalchemy import Select, and_, case, false, func, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -271,8 +271,7 @@ def requests_query(user: User, *, school_id: int | None = None, status: str | No
     if status:
         query = query.where(SchoolRequest.status == status)
     if unplaced:
-        query = query.where(SchoolRequest.unplaced_reasons.is_not(None), SchoolRequest.unplaced_at.is_not(None),
-                            SchoolRequest.status.in_(EDITABLE))
+        query = query.where(_still_unplaced())
     return query.order_by(SchoolRequest.created_at.desc(), SchoolRequest.id.desc())
 
 
@@ -360,6 +359,12 @@ class Unplaced:
     reasons: str
     on: str  # "24 Nov 2026"
     at_iso: str
+
+
+def _still_unplaced():
+    """`unplaced`'s rule as SQL, for the list's filter: still waiting for offers, with the latest run's reasons."""
+    return and_(SchoolRequest.status.in_(EDITABLE), SchoolRequest.unplaced_reasons.is_not(None),
+                SchoolRequest.unplaced_at.is_not(None))
 
 
 def unplaced(school_request: SchoolRequest) -> Unplaced | None:
