@@ -104,6 +104,11 @@ class SchoolProgress:
         """The biggest bar, to scale the chart."""
         return max([n for row in self.rows for n in row.counts] or [0])
 
+    @property
+    def everyone_at_target(self) -> bool:
+        """Pupils are on roll and none is below the target (a school with no pupils has not got everyone there)."""
+        return self.totals.total > 0 and self.below_target == 0
+
 
 def school_progress(school: Organisation, *, today: date, year: int | None = None) -> SchoolProgress:
     """Pupils on roll per year group at each bucket toward the target, and Benchmark 5 for the academic year.
@@ -130,10 +135,15 @@ def school_progress(school: Organisation, *, today: date, year: int | None = Non
         row = row_for(year_group)
         row.counts[bucket_no] += n
         row.total += n
+    # The pupil's contacts this year as a subquery per pupil, not a join: PostgreSQL planned the join as a hash of
+    # every school's counts for the year (27,000 index entries at region scale) where probing the index for each of
+    # the school's pupils is cheaper: 2.3 -> 1.6 ms on PostgreSQL, 0.41 -> 0.51 ms on SQLite (bench/README.md).
+    this_year = (select(PupilYearCount.contacts)
+                 .where(PupilYearCount.pupil_id == Pupil.id, PupilYearCount.academic_year == year)
+                 .scalar_subquery())
     for year_group, n in db.session.execute(
         select(Pupil.year_group, func.count())
-        .join(PupilYearCount, and_(PupilYearCount.pupil_id == Pupil.id, PupilYearCount.academic_year == year))
-        .where(*on_roll, counting.benchmark5_met_sql(PupilYearCount.contacts, school))
+        .where(*on_roll, counting.benchmark5_met_sql(this_year, school))
         .group_by(Pupil.year_group)
     ):
         row_for(year_group).b5_met += n
