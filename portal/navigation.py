@@ -16,6 +16,7 @@ NAV_ITEMS = [
     ("Pupils", "pupils.index"),
     ("Open requests", "browse.open_requests"),
     ("Proposals", "matches.index"),
+    ("Matches", "matches.mine"),
     ("Internships", "internships.index"),
     ("Internship weeks", "internships.provider_placements"),
     ("Progress", "progress.index"),

@@ -98,6 +98,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "matches.hold": COORDINATORS,  # object rule: can_decide_match (stops a proposal approving itself)
     # After approval: the two sides and the area's coordinators. Object rule: can_see_match (and the service's own)
     "matches.view": SIGNED_IN,
+    "matches.mine": MEMBERS,  # lists the user's own organisation's matches only (services.my_matches)
     "matches.accept": MEMBERS,
     "matches.decline": MEMBERS,
     "matches.schedule": SIGNED_IN,

@@ -311,6 +311,8 @@ MATRIX = {
     # After approval: the match's two sides and its area's coordinators; accept and decline are the sides' own.
     "matches.view": ("GET", lambda w: f"/matches/{w.proposed_match.id}", only("provider", "careers_lead",
                                                                               "coordinator", "admin")),
+    # A provider's or careers lead's own matches (their organisation's alone); coordinators have the queue.
+    "matches.mine": ("GET", lambda w: "/matches/mine", MEMBERS),
     "matches.accept": ("POST", lambda w: f"/matches/{w.proposed_match.id}/accept", MEMBERS),
     "matches.decline": ("GET", lambda w: f"/matches/{w.proposed_match.id}/decline", MEMBERS),
     "matches.schedule": ("GET", lambda w: f"/matches/{w.proposed_match.id}/schedule",

@@ -16,6 +16,7 @@ USED = [
     ("browse.request_offer", "offer_id", {}),
     ("school_requests.view", "request_id", {}),
     ("pupils.view", "pupil_id", {}),
+    ("matches.view", "match_id", {}),
     ("progress.remind", "school_id", {"area_id": 3}),
     ("progress.remind", "school_id", {"area_id": PLACEHOLDER}),  # the placeholder twice: falls back, still right
     *((endpoint, "match_id", values)

@@ -23,7 +23,7 @@ from portal.matches.forms import (
     ScheduleForm,
 )
 from portal.models import Area, Match, MatchStatus, SchoolRequest
-from portal.services import auto_approval, jobs, match_lifecycle, matches, matching, registers
+from portal.services import auto_approval, jobs, match_lifecycle, matches, matching, my_matches, registers
 from portal.services.school_requests import match_status_label
 
 bp = Blueprint("matches", __name__)
@@ -200,6 +200,15 @@ def _load_involved(match_id: int) -> Match:
 
 def _to_match(match: Match):
     return redirect(url_for(".view", match_id=match.id))
+
+
+@bp.get("/matches/mine")
+def mine():
+    """The provider's or school's own matches, newest activity first, by status group, with each one's next step."""
+    group = my_matches.group_key(request.args.get("show"))
+    listing = my_matches.page_for(signed_in_user(), group=group, page=request.args.get("page", 1, type=int))
+    return render_template("matches/mine.html", listing=listing, groups=my_matches.GROUPS,
+                           filter_args={"show": group} if group != my_matches.DEFAULT_GROUP else {})
 
 
 @bp.get("/matches/<int:match_id>")

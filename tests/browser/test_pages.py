@@ -76,3 +76,25 @@ def test_pupil_progress_and_report_pages_are_accessible(page, live_server):
             assert response.status == 200, url
             assert page.locator("h1").count() == 1, url
             axe_check(page)
+
+
+def test_my_matches_page_is_accessible(page, live_server):
+    """Each side's list of its own matches (every group) on the demo data: rows, filters and the empty states."""
+    from portal.services import demo
+    from tests.browser.test_run_matching_journey import sign_in
+
+    live_server.run(demo.seed_demo)
+    people = {f"careers@brun-valley.{demo.DEMO_DOMAIN}": "Claire Duckworth",
+              f"partnerships@pennine-aero.{demo.DEMO_DOMAIN}": "Neil Crabtree"}
+    for email, welcome in people.items():
+        page.context.clear_cookies()
+        sign_in(page, live_server, email, welcome=welcome)
+        page.get_by_role("link", name="Matches", exact=True).click()
+        assert page.locator("h1").inner_text().strip() == "Your matches"
+        assert page.locator("tbody tr").count() >= 1, email
+        axe_check(page)
+        for show in ("action", "upcoming", "past"):
+            response = page.goto(f"/matches/mine?show={show}")
+            assert response.status == 200
+            assert page.locator("h1").count() == 1
+            axe_check(page)
