@@ -1,11 +1,12 @@
-"""A provider's and a careers lead's own matches (/matches/mine)."""
+"""A provider's and a careers lead's own matches (/matches/mine) and what their home pages say needs them; the
+coordinator's home counting the proposals in their queue."""
 from datetime import datetime, timedelta
 
 import pytest
 
 from portal.extensions import db
 from portal.models import Match
-from portal.services import match_lifecycle, my_matches
+from portal.services import home, match_lifecycle, my_matches
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
@@ -192,3 +193,60 @@ def test_only_providers_and_careers_leads_have_the_page_and_its_menu_item(client
     login(world["coordinator"])
     assert client.get("/matches/mine").status_code == 403
     assert 'href="/matches/mine"' not in client.get("/matches").get_data(as_text=True)
+
+
+# --- the home page ---------------------------------------------------------------------------------------------------
+
+def texts(user) -> list[str]:
+    return [item.text for item in home.summary_for(user).items]
+
+
+def test_home_counts_what_waits_on_the_provider(client, login, world):
+    assert texts(world["contact"]) == []
+    offer = world["offer"]
+    for school_request in (world["school_request"], world["other_request"]):
+        match(offer, school_request, "approved")
+    match(offer, world["school_request"], "approved", provider_accepted_at=NOW)  # waits on the school only
+    match(offer, world["school_request"], "confirmed")
+    match(offer, world["school_request"], "scheduled", session_in_days=-1)
+    match(world["rival_offer"], world["school_request"], "confirmed")  # another provider's
+    assert texts(world["contact"]) == ["2 matches waiting for your acceptance",
+                                       "1 accepted match waiting to be scheduled",
+                                       "1 session waiting for you to confirm delivery"]
+    login(world["contact"])
+    page = client.get("/").get_data(as_text=True)
+    assert '<a href="/matches/mine?show=action">2 matches waiting for your acceptance</a>' in page
+    assert "Nothing needs your attention" not in page
+
+
+def test_home_counts_what_waits_on_the_careers_lead(world):
+    request = world["school_request"]
+    match(world["offer"], request, "approved", provider_accepted_at=NOW)
+    match(world["offer"], request, "confirmed")
+    match(world["rival_offer"], request, "confirmed")
+    match(world["offer"], request, "scheduled", session_in_days=-1)
+    match(world["offer"], request, "delivered", session_in_days=-2, delivery_confirmed_at=NOW)
+    match(world["offer"], request, "scheduled", session_in_days=2)  # not yet
+    match(world["offer"], request, "recorded", session_in_days=-3)  # done
+    match(world["offer"], world["other_request"], "approved")  # another school's
+    assert texts(world["lead"]) == ["1 match waiting for your acceptance",
+                                    "2 accepted matches waiting to be scheduled",
+                                    "2 past sessions waiting for attendance to be recorded"]
+    assert texts(world["other_lead"]) == ["1 match waiting for your acceptance"]
+
+
+def test_home_counts_the_proposals_in_the_coordinators_queue(client, login, world):
+    preston_school = make_school(make_area("Preston West"), name="Far School")
+    for _ in range(3):
+        match(world["offer"], world["school_request"], "proposed")
+    match(world["offer"], world["school_request"], "approved")
+    match(world["offer"], make_request(preston_school), "proposed")  # another area's
+    world["preston_coordinator"].areas = [preston_school.area]
+    db.session.commit()
+    assert texts(world["coordinator"])[0] == "3 proposals waiting for your decision"
+    assert texts(world["preston_coordinator"])[0] == "1 proposal waiting for your decision"
+    assert home.summary_for(world["coordinator"]).items[0].endpoint == "matches.index"
+    login(world["coordinator"], two_step_setup_required=False)
+    world["coordinator"].totp_enabled_at = NOW
+    db.session.commit()
+    assert '<a href="/matches">3 proposals waiting for your decision</a>' in client.get("/").get_data(as_text=True)
