@@ -21,6 +21,7 @@ from portal.models.users import coordinator_areas
 from portal.services import audit, browse, mail, match_transitions, registers
 from portal.services.db_locks import write_transaction
 from portal.services.matches import REASON_MAX, REASON_MIN, label_for, match_label
+from portal.services.proposals import proposal_message
 from portal.services.school_requests import match_status_label, refresh_request_status
 from portal.vocab import Role
 
@@ -157,6 +158,9 @@ def facts(match: Match) -> list[tuple[str, str]]:
     ]
     if match.reasons:
         rows.append(("Reasons", match.reasons))
+    message = proposal_message(match)
+    if message:  # the side it was written to reads it here too (the proposal's mail is easily lost)
+        rows.append((message.label, message.text))
     if match.no_show_side:
         rows.append(("Did not turn up", SIDE_LABELS[match.no_show_side].capitalize()))
     return rows

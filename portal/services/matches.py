@@ -43,7 +43,7 @@ from portal.models import (
 )
 from portal.services import audit, auto_approval, browse, mail, match_transitions
 from portal.services.db_locks import write_transaction
-from portal.services.proposals import origin_label
+from portal.services.proposals import origin_label, proposal_message
 from portal.services.school_requests import (
     EDITABLE,
     held_allocation,
@@ -232,8 +232,9 @@ def facts(match: Match) -> list[tuple[str, str]]:
     ]
     if match.reasons:
         rows.append(("Reasons", " · ".join(reasons_of(match))))
-    if match.message:
-        rows.append(("Message", match.message))
+    message = proposal_message(match)
+    if message:
+        rows.append((message.label, message.text))
     return rows
 
 

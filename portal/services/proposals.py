@@ -52,6 +52,33 @@ def origin_label(origin: str, adjusted: bool = False) -> str:
     return ADJUSTED_LABEL.format(origin=label) if adjusted and origin == MatchOrigin.ENGINE else label
 
 
+@dataclass(frozen=True)
+class ProposalMessage:
+    """What the side that proposed a match wrote to the other (Match.message), and who that was."""
+
+    author: str  # "Burnley High (the school)"
+    text: str
+
+    @property
+    def label(self) -> str:
+        return f"Message from {self.author}"
+
+
+def proposal_message(match: Match) -> ProposalMessage | None:
+    """The proposal's message and its writer, one rule for both directions: the match page (both sides and the
+    coordinator), the coordinator's decision pages and the mail to the side it was written to. None without one.
+    The writer follows from how the match came about: a school asked for the offer, or a provider offered it."""
+    if not match.message:
+        return None
+    if match.origin == MatchOrigin.SCHOOL_ASKED:
+        author = f"{match.request.school.name} (the school)"
+    elif match.origin == MatchOrigin.PROVIDER_OFFERED:
+        author = f"{match.offer.provider.name} (the provider)"
+    else:  # matching writes none; should one ever be set, it is shown without guessing who wrote it
+        author = "the side that proposed it"
+    return ProposalMessage(author=author, text=match.message)
+
+
 def _problem(problems: list[tuple[str, str]]) -> None:
     if problems:
         field, message = problems[0]
@@ -192,6 +219,7 @@ def request_offer(offer: Offer, asked: OfferRequest, *, by: User, ip: str | None
         "amount": browse.quantity(offer.type, asked.pupils),
         "dates": browse.date_range(asked.starts_on, asked.ends_on),
         "offer_url": mail.link("offers.view", offer_id=offer.id),
+        "message": proposal_message(match),
     }
     for contact in _active_members(offer.provider_id, Role.PROVIDER):
         mail.queue_mail(contact.email, f"{school.name} has requested {offer.title}", "offer_requested",
@@ -291,7 +319,7 @@ def offer_to_meet(school_request: SchoolRequest, proposal: MeetingOffer, *, by: 
         "type_label": browse.type_label(offer.type),
         "amount": browse.quantity(offer.type, proposal.allocation),
         "dates": browse.date_range(offer.starts_on, offer.ends_on),
-        "message": message,
+        "message": proposal_message(match),
         "request_url": mail.link("school_requests.view", request_id=school_request.id),
     }
     for lead in _active_members(school.id, Role.CAREERS_LEAD):
