@@ -7,7 +7,7 @@ call it again before they write, so nothing that bypasses the form gets in.
 """
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
@@ -19,7 +19,18 @@ from portal import catalogue, policy, vocab
 from portal.catalogue import DELIVERY_LABELS, DETAIL_LABELS, UNIT_LABELS, Delivery, OfferType, Unit
 from portal.errors import InvalidState, NotAllowed, StaleEdit, ValidationFailed
 from portal.extensions import db
-from portal.models import Match, MatchStatus, Offer, OfferStatus, Organisation, OrgKind, OrgStatus, User, utcnow
+from portal.models import (
+    Match,
+    MatchStatus,
+    Offer,
+    OfferStatus,
+    Organisation,
+    OrgKind,
+    OrgStatus,
+    SchoolRequest,
+    User,
+    utcnow,
+)
 from portal.models.year_groups import describe as describe_years
 from portal.services import audit
 from portal.vocab import Role
@@ -295,6 +306,59 @@ def _date_problems(values, today: date, original: Offer | None, problem) -> None
         problem("ends_on", "Enter the last date the offer can run.")
     elif starts_on is not None and ends_on < starts_on:
         problem("ends_on", "The end date must be the same as or after the start date.")
+    if original is not None and original.id is not None and starts_on is not None and ends_on is not None:
+        _session_problems(original, starts_on, ends_on, problem)
+
+
+def _session_problems(original: Offer, starts_on: date, ends_on: date, problem) -> None:
+    """Like the capacity's floor of what is allocated: the dates must keep every session already scheduled on the
+    offer inside them, or the school and provider would hold a session the offer no longer runs on."""
+    if starts_on <= original.starts_on and ends_on >= original.ends_on:
+        return  # the same dates or wider: nothing scheduled within the old ones can fall out (no query)
+    sessions = sessions_outside(original.id, starts_on, ends_on)
+    early = [s for s in sessions if s.day < starts_on]
+    late = [s for s in sessions if s.day > ends_on]
+    if early:
+        problem("starts_on", _left_out(early, "before", f"Keep the start date on or before "
+                                                        f"{format_date(min(s.day for s in early))}"))
+    if late:
+        problem("ends_on", _left_out(late, "after", f"Keep the end date on or after "
+                                                  f"{format_date(max(s.day for s in late))}"))
+
+
+@dataclass(frozen=True)
+class ScheduledSession:
+    match_id: int
+    school_name: str
+    day: date
+
+
+def sessions_outside(offer_id: int, starts_on: date, ends_on: date) -> list[ScheduledSession]:
+    """The offer's scheduled sessions (matches in 'scheduled') whose day falls outside starts_on..ends_on, by day.
+    Delivered and recorded sessions are history: the dates say when the offer can still run."""
+    day_after = datetime.combine(ends_on + timedelta(days=1), time.min)
+    rows = db.session.execute(
+        select(Match.id, Organisation.name, Match.session_starts_at)
+        .join(SchoolRequest, SchoolRequest.id == Match.request_id)
+        .join(Organisation, Organisation.id == SchoolRequest.school_id)
+        .where(Match.offer_id == offer_id, Match.status == MatchStatus.SCHEDULED,
+               Match.session_starts_at.is_not(None),
+               (Match.session_starts_at < datetime.combine(starts_on, time.min))
+               | (Match.session_starts_at >= day_after))
+        .order_by(Match.session_starts_at, Match.id))
+    return [ScheduledSession(match_id, name, starts_at.date()) for match_id, name, starts_at in rows]
+
+
+def _left_out(sessions: list[ScheduledSession], side: str, keep: str) -> str:
+    """'A session is already scheduled after this date: 6 Mar 2027 with Hill School (match 21). Keep the end date
+    on or after 6 Mar 2027, or move that session first.'"""
+    named = [f"{format_date(s.day)} with {s.school_name} (match {s.match_id})" for s in sessions[:5]]
+    if len(sessions) > 5:
+        named.append(f"{len(sessions) - 5} more")
+    listed = named[0] if len(named) == 1 else "; ".join(named[:-1]) + " and " + named[-1]
+    one = len(sessions) == 1
+    return (f"{'A session is' if one else 'Sessions are'} already scheduled {side} this date: {listed}. "
+            f"{keep}, or move {'that session' if one else 'those sessions'} first.")
 
 
 def _year_problems(kind: OfferType, years: list[int], problem) -> None:

@@ -1,0 +1,129 @@
+"""Dates and sizes that must keep agreeing after an edit: an offer's dates keep its scheduled sessions inside them, a
+session is scheduled within both the offer's and the school's dates, and a request cut below its proposals' size
+resizes them (or is refused when approved matches already hold more)."""
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal import catalogue
+from portal.extensions import db
+from portal.models import Match, MatchEvent, MatchOrigin, Offer
+from portal.services import offers
+from portal.vocab import Role
+from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+from tests.test_offers import edit_data as offer_edit_data
+from tests.test_offers import error_beside
+
+TODAY = date.today()
+
+
+def day(days: int) -> date:
+    return TODAY + timedelta(days=days)
+
+
+def at(days: int, hour: int = 10) -> datetime:
+    return datetime.combine(day(days), time(hour, 0))
+
+
+def fresh(obj):
+    db.session.rollback()
+    db.session.refresh(obj)
+    return obj
+
+
+def events(match: Match) -> list[tuple[str | None, str, str | None]]:
+    return [(e.from_status, e.to_status, e.note) for e in db.session.scalars(
+        select(MatchEvent).where(MatchEvent.match_id == match.id).order_by(MatchEvent.id))]
+
+
+@pytest.fixture
+def world(app):
+    """Burnley: a school and its careers lead, a provider and its contact with a 60-pupil talk running from today for
+    90 days, a coordinator."""
+    burnley = make_area("Burnley")
+    school = make_school(burnley, name="Hill School")
+    provider = make_provider(burnley, name="Acme Engineering")
+    world = {
+        "school": school,
+        "provider": provider,
+        "lead": make_user(Role.CAREERS_LEAD, organisation=school, name="Lee Lead"),
+        "contact": make_user(Role.PROVIDER, organisation=provider, name="Pat Provider"),
+        "coordinator": make_user(Role.COORDINATOR, areas=[burnley]),
+        "offer": make_offer(provider, title="Engineering talk", sessions=2, per_session=30, starts_in_days=0,
+                            lasts_days=90),
+    }
+    db.session.commit()
+    return world
+
+
+def a_match(world, *, status: str, allocation: int = 10, session: datetime | None = None, school_request=None,
+            offer=None) -> Match:
+    """A match in `status` (its places taken on the offer when it holds them), with a session if given."""
+    offer = offer or world["offer"]
+    school_request = school_request or make_request(world["school"], pupils=allocation, starts_in_days=0,
+                                                    lasts_days=90)
+    match = Match(offer=offer, request=school_request, area_id=school_request.area_id, allocation=allocation,
+                  status=status, origin=MatchOrigin.SCHOOL_ASKED, session_starts_at=session,
+                  session_minutes=60 if session else None)
+    db.session.add(match)
+    if status in ("approved", "confirmed", "scheduled"):
+        offer.allocated += allocation
+    db.session.commit()
+    return match
+
+
+# --- 1. an offer's dates keep its scheduled sessions --------------------------------------------------------------
+
+def offer_values(offer: Offer, **changes) -> dict:
+    return {**offers.stored_values(offer), **changes}
+
+
+def test_an_end_date_before_a_scheduled_session_is_refused_naming_it(world):
+    offer = world["offer"]
+    match = a_match(world, status="scheduled", session=at(60))
+    with pytest.raises(offers.OfferInvalid) as caught:
+        offers.update_offer(offer, by=world["contact"], expected_version=offer.version,
+                            values=offer_values(offer, ends_on=day(30), title="Shorter"))
+    message = caught.value.problems["ends_on"]
+    assert f"{offers.format_date(day(60))} with Hill School (match {match.id})" in message
+    assert f"Keep the end date on or after {offers.format_date(day(60))}" in message
+    assert fresh(offer).ends_on == day(90) and offer.title == "Engineering talk"
+
+
+def test_a_start_date_after_a_scheduled_session_is_refused_beside_the_start_date(world):
+    offer = world["offer"]
+    match = a_match(world, status="scheduled", session=at(5))
+    problems = offers.offer_problems(catalogue.offer_type(offer.type), offer_values(offer, starts_on=day(10)),
+                                     original=offer)
+    assert f"{offers.format_date(day(5))} with Hill School (match {match.id})" in problems["starts_on"]
+    assert "ends_on" not in problems
+
+
+def test_dates_that_keep_every_session_are_saved_and_other_matches_do_not_count(world):
+    offer = world["offer"]
+    a_match(world, status="scheduled", session=at(30))
+    a_match(world, status="cancelled", session=at(80))  # no longer happening
+    a_match(world, status="confirmed")  # no date yet
+    offers.update_offer(offer, by=world["contact"], expected_version=offer.version,
+                        values=offer_values(offer, ends_on=day(30)))
+    assert fresh(offer).ends_on == day(30)
+
+
+def test_the_edit_page_shows_the_sessions_beside_the_date_and_keeps_the_input(client, login, world):
+    offer = world["offer"]
+    first = a_match(world, status="scheduled", session=at(60))
+    second = a_match(world, status="scheduled", session=at(70))
+    login(world["contact"])
+    response = client.post(f"/offers/{offer.id}/edit",
+                           data=offer_edit_data(offer, title="Kept title", ends_on=day(30).isoformat()))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    message = error_beside(html, "ends_on")
+    assert message.startswith("Sessions are already scheduled after this date:")
+    assert f"match {first.id}" in message and f"match {second.id}" in message
+    assert f"Keep the end date on or after {offers.format_date(day(70))}" in message
+    assert 'value="Kept title"' in html and f'value="{day(30).isoformat()}"' in html
+    assert fresh(offer).ends_on == day(90)
+    response = client.post(f"/offers/{offer.id}/edit", data=offer_edit_data(offer, ends_on=day(70).isoformat()))
+    assert response.status_code == 302 and fresh(offer).ends_on == day(70)
