@@ -66,7 +66,8 @@ class ProposalMessage:
 
 def proposal_message(match: Match) -> ProposalMessage | None:
     """The proposal's message and its writer, one rule for both directions: the match page (both sides and the
-    coordinator), the coordinator's decision pages and the mail to the side it was written to. None without one.
+    coordinator), the coordinator's decision pages and the mail to the side it was written to (a provider's words
+    in it; a school's only named, with a link: they may name pupils). None without one.
     The writer follows from how the match came about: a school asked for the offer, or a provider offered it."""
     if not match.message:
         return None
@@ -219,7 +220,10 @@ def request_offer(offer: Offer, asked: OfferRequest, *, by: User, ip: str | None
         "amount": browse.quantity(offer.type, asked.pupils),
         "dates": browse.date_range(asked.starts_on, asked.ends_on),
         "offer_url": mail.link("offers.view", offer_id=offer.id),
+        # A school's own words are not copied into mail (they may name pupils): the mail says there is a message
+        # and where to read it, behind the sign-in.
         "message": proposal_message(match),
+        "match_url": mail.link("matches.view", match_id=match.id),
     }
     for contact in _active_members(offer.provider_id, Role.PROVIDER):
         mail.queue_mail(contact.email, f"{school.name} has requested {offer.title}", "offer_requested",
