@@ -9,7 +9,8 @@ from sqlalchemy import select
 from portal import catalogue
 from portal.extensions import db
 from portal.models import Match, MatchEvent, MatchOrigin, Offer
-from portal.services import offers
+from portal.services import match_lifecycle, offers
+from portal.services.match_lifecycle import SessionDetails, SessionInvalid
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 from tests.test_offers import edit_data as offer_edit_data
@@ -127,3 +128,68 @@ def test_the_edit_page_shows_the_sessions_beside_the_date_and_keeps_the_input(cl
     assert fresh(offer).ends_on == day(90)
     response = client.post(f"/offers/{offer.id}/edit", data=offer_edit_data(offer, ends_on=day(70).isoformat()))
     assert response.status_code == 302 and fresh(offer).ends_on == day(70)
+
+
+# --- 2. a session is scheduled within the offer's and the school's dates -----------------------------------------
+
+def confirmed_for_window(world, starts_in: int, lasts: int) -> Match:
+    """A confirmed match whose request asks for days starts_in..starts_in+lasts (the offer runs days 0-90)."""
+    school_request = make_request(world["school"], pupils=10, starts_in_days=starts_in, lasts_days=lasts)
+    return a_match(world, status="confirmed", school_request=school_request)
+
+
+def session(starts_at: datetime) -> SessionDetails:
+    return SessionDetails(starts_at=starts_at, minutes=60, place="Main hall", link=None, contact="Lee, 01234 567890")
+
+
+def test_a_session_outside_the_schools_dates_is_refused_beside_the_date(world):
+    match = confirmed_for_window(world, 10, 10)
+    with pytest.raises(SessionInvalid) as caught:
+        match_lifecycle.schedule_match(match, session(at(60)), by=world["lead"])
+    window = f"{offers.format_date(day(10))} – {offers.format_date(day(20))}"
+    assert caught.value.problems["day"] == (f"The session must be within the school's dates: {window}. "
+                                            f"Days that suit both: {window}.")
+    assert fresh(match).status == "confirmed" and match.session_starts_at is None
+
+
+def test_a_session_outside_the_offers_dates_names_the_days_that_suit_both(world):
+    match = confirmed_for_window(world, 80, 30)  # the school's dates run past the offer's end (day 90)
+    with pytest.raises(SessionInvalid) as caught:
+        match_lifecycle.schedule_match(match, session(at(100)), by=world["lead"])
+    message = caught.value.problems["day"]
+    assert message.startswith("The session must be within the offer's dates:")
+    assert message.endswith(f"Days that suit both: {offers.format_date(day(80))} – {offers.format_date(day(90))}.")
+
+
+def test_dates_that_do_not_overlap_are_said_so(world):
+    offer = make_offer(world["provider"], starts_in_days=0, lasts_days=5)
+    school_request = make_request(world["school"], pupils=10, starts_in_days=20, lasts_days=5)
+    match = a_match(world, status="confirmed", school_request=school_request, offer=offer)
+    with pytest.raises(SessionInvalid) as caught:
+        match_lifecycle.schedule_match(match, session(at(22)), by=world["lead"])
+    assert "do not overlap, so no day suits both" in caught.value.problems["day"]
+
+
+def test_a_session_within_both_is_scheduled(world):
+    match = confirmed_for_window(world, 10, 10)
+    match_lifecycle.schedule_match(match, session(at(20, 9)), by=world["lead"])
+    assert fresh(match).status == "scheduled" and match.session_starts_at == at(20, 9)
+
+
+def test_the_schedule_page_shows_both_windows_and_keeps_the_input_on_error(client, login, world):
+    match = confirmed_for_window(world, 10, 10)
+    login(world["lead"])
+    page = client.get(f"/matches/{match.id}/schedule").get_data(as_text=True)
+    assert "School&#39;s dates" in page or "School's dates" in page
+    assert f"{offers.format_date(day(10))} – {offers.format_date(day(20))}" in page
+    assert f"{offers.format_date(day(0))} – {offers.format_date(day(90))}" in page  # the offer's dates
+    response = client.post(f"/matches/{match.id}/schedule", data={
+        "day": day(60).isoformat(), "start": "10:00", "minutes": "45", "place": "Sports hall", "contact": "Lee"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert error_beside(html, "day").startswith("The session must be within the school's dates:")
+    assert 'value="Sports hall"' in html and 'value="45"' in html and f'value="{day(60).isoformat()}"' in html
+    assert fresh(match).status == "confirmed"
+    response = client.post(f"/matches/{match.id}/schedule", data={
+        "day": day(15).isoformat(), "start": "10:00", "minutes": "45", "place": "Sports hall", "contact": "Lee"})
+    assert response.status_code == 302 and fresh(match).status == "scheduled"

@@ -60,7 +60,7 @@ def world(app):
 def approved(world, allocation: int = 4, *, offer=None) -> Match:
     """A match approved by the coordinator (its places taken on the offer); the approval's mail is dropped."""
     offer = offer or world["offer"]
-    school_request = make_request(world["school"], pupils=allocation)
+    school_request = make_request(world["school"], pupils=allocation, starts_in_days=0)  # its dates: the offer's
     match = Match(offer=offer, request=school_request, area_id=school_request.area_id, allocation=allocation,
                   status="proposed", origin="school_asked")
     db.session.add(match)

@@ -85,7 +85,7 @@ class ReasonForm(FlaskForm):
 
 class ScheduleForm(FlaskForm):
     day = DateField("Date", validators=[InputRequired("Enter the date, e.g. 2026-03-14.")],
-                    description="Within the offer's dates.")
+                    description="Within both the offer's dates and the school's dates, shown above.")
     start = TimeField("Start time", validators=[InputRequired("Enter the start time, e.g. 09:30.")])
     minutes = IntegerField("Length in minutes", validators=[
         InputRequired("Enter the length in minutes, e.g. 60."),

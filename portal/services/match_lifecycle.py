@@ -7,7 +7,7 @@ the offer's. Places go back to the offer with ONE conditional UPDATE (`allocated
 never a read-modify-write.
 """
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -154,6 +154,7 @@ def facts(match: Match) -> list[tuple[str, str]]:
         ("School", match.request.school.name),
         ("Allocation", browse.quantity(offer.type, match.allocation)),
         ("Offer dates", browse.date_range(offer.starts_on, offer.ends_on)),
+        ("School's dates", school_dates(match)),
         ("Status", match_status_label(match.status)),
     ]
     if match.reasons:
@@ -350,9 +351,8 @@ def session_problems(match: Match, details: SessionDetails, *, now: datetime) ->
         problems["day"] = "Enter the date and start time."
     elif details.starts_at <= now:
         problems["day"] = "The session must start in the future."
-    elif not offer.starts_on <= details.starts_at.date() <= offer.ends_on:
-        dates = browse.date_range(offer.starts_on, offer.ends_on)
-        problems["day"] = f"The session must be within the offer's dates: {dates}."
+    elif message := _outside_dates(match, details.starts_at.date()):
+        problems["day"] = message
     if details.minutes is None or not MINUTES_MIN <= details.minutes <= MINUTES_MAX:
         problems["minutes"] = f"Enter a length of {MINUTES_MIN} to {MINUTES_MAX} minutes."
     if offer.delivery == Delivery.VIRTUAL:
@@ -366,6 +366,26 @@ def session_problems(match: Match, details: SessionDetails, *, now: datetime) ->
     if not details.contact or len(details.contact) > CONTACT_MAX:
         problems["contact"] = f"Enter who to ask for on the day (at most {CONTACT_MAX} characters)."
     return problems
+
+
+def _outside_dates(match: Match, day: date) -> str | None:
+    """Why the day is outside the offer's dates or the school's dates for the request (None if within both): a
+    session the offer cannot run on, or the school did not ask for, is not one either side agreed to."""
+    offer, school_request = match.offer, match.request
+    if offer.starts_on <= day <= offer.ends_on:
+        if school_request.starts_on <= day <= school_request.ends_on:
+            return None
+        message = f"The session must be within the school's dates: {school_dates(match)}."
+    else:
+        message = f"The session must be within the offer's dates: {browse.date_range(offer.starts_on, offer.ends_on)}."
+    first, last = max(offer.starts_on, school_request.starts_on), min(offer.ends_on, school_request.ends_on)
+    if first > last:
+        return f"{message} The offer's dates and the school's dates do not overlap, so no day suits both."
+    return f"{message} Days that suit both: {browse.date_range(first, last)}."
+
+
+def school_dates(match: Match) -> str:
+    return browse.date_range(match.request.starts_on, match.request.ends_on)
 
 
 def schedule_match(match: Match, details: SessionDetails, *, by: User, ip: str | None = None,
