@@ -39,11 +39,12 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     limiter.init_app(app)
     bootstrap.init_app(app)
 
-    from portal import access, links, navigation, security_headers, web_errors
+    from portal import access, links, navigation, paging, security_headers, web_errors
 
     access.init_app(app)
     navigation.init_app(app)
     links.init_app(app)
+    paging.init_app(app)
     security_headers.init_app(app)
     web_errors.init_app(app)
 
