@@ -4,7 +4,7 @@ from datetime import date
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import policy
+from portal import paging, policy
 from portal.errors import PortalError, StaleEdit
 from portal.extensions import db
 from portal.forms.fields import attach_error
@@ -29,10 +29,6 @@ def _area(area_id: int) -> Area:
     return area
 
 
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int), 1)
-
-
 @bp.get("/progress")
 def index():
     """The careers lead's school: pupils per year group at each step toward the target, Benchmark 5, and the pupils
@@ -41,8 +37,7 @@ def index():
     today = date.today()
     year = progress.chosen_year(request.args.get("year"), today)
     summary = progress.school_progress(school, today=today, year=year)
-    page = db.paginate(progress.below_target_query(school), page=_page(), per_page=progress.PER_PAGE,
-                       max_per_page=progress.PER_PAGE, error_out=False)
+    page = paging.paginate(progress.below_target_query(school), per_page=progress.PER_PAGE)
     this_year = progress.year_contacts([pupil.id for pupil in page.items], year)
     return render_template("progress/index.html", summary=summary, page=page, this_year=this_year,
                            chart=progress.chart(summary), years=progress.year_choices(today),
@@ -106,8 +101,7 @@ def impact():
 def destinations_page():
     """The school's leavers, each with a destination to record; a page is saved in one go."""
     school = _own_organisation()
-    page = db.paginate(destinations.leavers_query(school), page=_page(), per_page=destinations.PER_PAGE,
-                       max_per_page=destinations.PER_PAGE, error_out=False)
+    page = paging.paginate(destinations.leavers_query(school), per_page=destinations.PER_PAGE)
     form = destinations_form(page.items, request.form if request.method == "POST" else None)
     status = 200
     if request.method == "POST":

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import policy
+from portal import paging, policy
 from portal.errors import InvalidState, PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Pupil
@@ -33,8 +33,7 @@ def index():
     form = PupilFilterForm(request.args)
     form.set_choices(pupils.school_years(school), pupils.form_groups(school))
     query = pupils.pupils_query(school, form.filters(), names=school.names_opt_in)
-    page = db.paginate(query, page=max(request.args.get("page", 1, type=int), 1), per_page=pupils.PER_PAGE,
-                       max_per_page=pupils.PER_PAGE, error_out=False)
+    page = paging.paginate(query, per_page=pupils.PER_PAGE)
     return render_template("pupils/index.html", form=form, page=page, filter_args=form.query_args(),
                            names=school.names_opt_in, rows=pupils.rows_for(page.items, names=school.names_opt_in))
 

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import policy
+from portal import paging, policy
 from portal.errors import InvalidState, PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Organisation, SchoolRequest
@@ -31,8 +31,7 @@ def index():
     form.set_schools(school_requests.schools_for(current_user) if _is_staff() else None)
     filters = form.filters()
     query = school_requests.requests_query(current_user, **filters)
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=school_requests.PER_PAGE,
-                       max_per_page=school_requests.PER_PAGE)
+    page = paging.paginate(query, per_page=school_requests.PER_PAGE)
     ask_args = {"school_id": filters["school_id"]} if _is_staff() and filters["school_id"] else {}
     return render_template("school_requests/index.html", form=form, page=page, filter_args=form.query_args(),
                            rows=school_requests.rows_for(page.items), show_school=_is_staff(),
