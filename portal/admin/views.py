@@ -2,6 +2,7 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal import paging
 from portal.admin.forms import (
     AreaForm,
     AreaSettingsForm,
@@ -101,7 +102,7 @@ def users():
     query = admin.users_query(search=form.q.data, role=form.role.data or None, status=form.status.data or None)
     filter_args = {name: request.args[name] for name in ("q", "role", "status") if request.args.get(name)}
     return render_template(
-        "admin/users.html", form=form, users=db.paginate(query, per_page=PER_PAGE), filter_args=filter_args,
+        "admin/users.html", form=form, users=paging.paginate(query, per_page=PER_PAGE), filter_args=filter_args,
         role_labels=ROLE_LABELS, status_labels=STATUS_LABELS,
     )
 

@@ -5,7 +5,7 @@ from flask import Blueprint, render_template, request
 from flask_login import current_user
 from sqlalchemy import Select, select
 
-from portal import policy
+from portal import paging, policy
 from portal.audit.forms import AuditFilterForm
 from portal.extensions import db
 from portal.models import Area, AuditEvent
@@ -45,7 +45,7 @@ def index():
     form.action.choices = [("", "Any action"), *((a, a) for a in actions)]
     form.validate()
     query = _filtered(_scoped(select(AuditEvent), current_user), form)
-    events = db.paginate(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()), per_page=PER_PAGE)
+    events = paging.paginate(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()), per_page=PER_PAGE)
     return render_template(
         "audit/index.html",
         form=form,

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import geo, policy
+from portal import geo, paging, policy
 from portal.errors import PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Organisation
@@ -35,7 +35,7 @@ def index():
     form = OrganisationFilterForm(request.args)
     form.set_areas(organisations.areas_for(current_user))
     query = organisations.organisations_query(current_user, **form.filters())
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=organisations.PER_PAGE)
+    page = paging.paginate(query, per_page=organisations.PER_PAGE)
     return render_template("organisations/index.html", form=form, page=page, filter_args=form.query_args(),
                            kind_label=organisations.kind_label, status_label=organisations.status_label)
 

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import policy
+from portal import paging, policy
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.forms.fields import attach_error
@@ -18,7 +18,7 @@ PER_PAGE = 25
 @bp.get("/verification")
 def queue():
     """People who confirmed their email and wait for verification, in this coordinator's areas."""
-    page = db.paginate(accounts.verification_queue(current_user), per_page=PER_PAGE, max_per_page=PER_PAGE)
+    page = paging.paginate(accounts.verification_queue(current_user), per_page=PER_PAGE)
     return render_template("verification/queue.html", page=page)
 
 
