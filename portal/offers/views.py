@@ -3,7 +3,7 @@ publishing, pausing, reopening and closing. Coordinators do the same on a provid
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import policy
+from portal import paging, policy
 from portal.errors import PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Offer, OfferStatus, Organisation, OrgKind
@@ -47,8 +47,7 @@ def index():
     else:
         del form.provider_id
     filters = form.filters()
-    page = db.paginate(offers.offers_query(current_user, **filters), page=request.args.get("page", 1, type=int),
-                       per_page=offers.PER_PAGE, max_per_page=offers.PER_PAGE)
+    page = paging.paginate(offers.offers_query(current_user, **filters), per_page=offers.PER_PAGE)
     create_args = {"provider_id": filters["provider_id"]} if filters["provider_id"] else {}
     return render_template("offers/index.html", form=form, page=page, rows=offers.rows_for(page.items),
                            filter_args=form.query_args(), show_provider=is_staff,
@@ -105,7 +104,7 @@ def view(offer_id: int):
         "offers/view.html", offer=offer, page=offers.describe(offer, for_manager=can_manage),
         can_edit=can_manage and offer.status != OfferStatus.CLOSED, can_duplicate=can_manage,
         actions=offers.available_actions(offer) if can_manage else [], can_request=can_request,
-        matches=offer_matches.for_offer(current_user, offer, page=request.args.get("page", 1, type=int)),
+        matches=offer_matches.for_offer(current_user, offer, page=paging.page_number()),
     )
 
 

@@ -11,7 +11,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import contains_eager
 
-from portal import policy
+from portal import paging, policy
 from portal.extensions import db
 from portal.models import Match, Offer, SchoolRequest, User
 from portal.services.browse import quantity
@@ -59,7 +59,7 @@ def _when(value: datetime | None) -> str:
 
 def for_offer(user: User, offer: Offer, *, page: int = 1) -> OfferMatches:
     """The offer's matches the user may see, newest first, a page at a time."""
-    pagination = db.paginate(_visible(user, offer), page=max(page, 1), per_page=PER_PAGE, max_per_page=PER_PAGE,
+    pagination = db.paginate(_visible(user, offer), page=paging.clamp(page), per_page=PER_PAGE, max_per_page=PER_PAGE,
                              error_out=False)
     rows = [
         OfferMatchRow(
