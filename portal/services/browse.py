@@ -15,7 +15,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
-from portal import geo, policy, vocab
+from portal import geo, paging, policy, vocab
 from portal.catalogue import DELIVERY_LABELS, OFFER_TYPES, UNIT_LABELS, Delivery, Unit
 from portal.extensions import db
 from portal.models import Offer, OfferStatus, Organisation, OrgKind, OrgStatus, RequestStatus, SchoolRequest, User
@@ -246,7 +246,7 @@ def offers_page(user: User, *, school: Organisation | None, filters: OfferFilter
     origin = school if school is not None and school.has_location else None
     visible = _visible_offer_rows(browse_area_ids(user, school), today=today)
     query, ordering = filtered_offers(visible, filters, origin=origin)
-    pagination = _RankedOffers(query=query, ordering=ordering, page=max(page, 1), per_page=PER_PAGE,
+    pagination = _RankedOffers(query=query, ordering=ordering, page=paging.clamp(page), per_page=PER_PAGE,
                                max_per_page=PER_PAGE, error_out=False)
     rows = [offer_row(offer, school, user) for offer in pagination.items]
     return OfferPage(pagination=pagination, rows=rows, measured_from=school)
@@ -374,7 +374,7 @@ def open_requests_page(provider: Organisation, offers: list[Offer], *, offer_id:
         .where(SchoolRequest.id.in_(list(serving) or [-1]))
         .order_by(SchoolRequest.starts_on, SchoolRequest.ends_on, SchoolRequest.id)
     )
-    pagination = db.paginate(query, page=max(page, 1), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    pagination = db.paginate(query, page=paging.clamp(page), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     rows = [request_row(req, provider, serving[req.id]) for req in pagination.items]
     return RequestPage(pagination=pagination, rows=rows)
 

@@ -12,6 +12,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
+from portal import paging
 from portal.extensions import db
 from portal.models import LIVE, Match, MatchStatus, Offer, Organisation, SchoolRequest, User
 from portal.services import match_lifecycle, registers
@@ -159,7 +160,7 @@ def page_for(user: User, *, group: str = DEFAULT_GROUP, page: int = 1, now: date
     condition = _in_group(group, side, now) if side else None
     if condition is not None:
         query = query.where(condition)
-    pagination = db.paginate(query, page=max(page, 1), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    pagination = db.paginate(query, page=paging.clamp(page), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     rows = []
     for match in pagination.items:
         step, to_do = next_step(user, match, now=now)
