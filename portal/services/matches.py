@@ -25,7 +25,7 @@ from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager
 
-from portal import policy
+from portal import paging, policy
 from portal.catalogue import OFFER_TYPES, UNIT_LABELS, Unit
 from portal.errors import InvalidState, NotAllowed, StaleEdit, ValidationFailed
 from portal.extensions import db
@@ -120,7 +120,7 @@ def queue_page(user: User, *, sort: str = DEFAULT_SORT, page: int = 1) -> Pagina
     """One page of the queue: the page's ids, the count (both over `matches` alone), then the page's matches with
     their offer, provider, request and school in one query, in the queue's order (three queries). Sorting and
     counting the narrow rows, not every proposal joined to four tables, keeps a queue of thousands cheap."""
-    pagination = db.paginate(queue(user, sort=sort), page=max(page, 1), per_page=PER_PAGE, max_per_page=PER_PAGE,
+    pagination = db.paginate(queue(user, sort=sort), page=paging.clamp(page), per_page=PER_PAGE, max_per_page=PER_PAGE,
                              error_out=False)
     pagination.items = _with_parts(pagination.items)
     return pagination
