@@ -1,20 +1,24 @@
 """Dates and sizes that must keep agreeing after an edit: an offer's dates keep its scheduled sessions inside them, a
 session is scheduled within both the offer's and the school's dates, and a request cut below its proposals' size
 resizes them (or is refused when approved matches already hold more)."""
+from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from portal import catalogue
+from portal.errors import ValidationFailed
 from portal.extensions import db
-from portal.models import Match, MatchEvent, MatchOrigin, Offer
-from portal.services import match_lifecycle, offers
+from portal.models import AuditEvent, Match, MatchEvent, MatchOrigin, Offer
+from portal.services import match_lifecycle, matches, offers, school_requests
 from portal.services.match_lifecycle import SessionDetails, SessionInvalid
+from portal.services.school_requests import RequestDetails
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 from tests.test_offers import edit_data as offer_edit_data
 from tests.test_offers import error_beside
+from tests.test_school_requests import form_data as request_form_data
 
 TODAY = date.today()
 
@@ -193,3 +197,74 @@ def test_the_schedule_page_shows_both_windows_and_keeps_the_input_on_error(clien
     response = client.post(f"/matches/{match.id}/schedule", data={
         "day": day(15).isoformat(), "start": "10:00", "minutes": "45", "place": "Sports hall", "contact": "Lee"})
     assert response.status_code == 302 and fresh(match).status == "scheduled"
+
+
+# --- 3. a request edited down: its proposals cut to fit, or refused below what is placed ---------------------------
+
+def request_details(school_request, **changes) -> RequestDetails:
+    return RequestDetails(**{**asdict(RequestDetails.of(school_request)), **changes})
+
+
+def test_lowering_the_pupils_cuts_an_oversized_proposal_in_the_same_edit(world):
+    school_request = make_request(world["school"], pupils=60, starts_in_days=0, lasts_days=90)
+    proposal = a_match(world, status="proposed", allocation=60, school_request=school_request)
+    small = a_match(world, status="proposed", allocation=15, school_request=school_request,
+                    offer=make_offer(world["provider"], starts_in_days=0))
+    school_requests.update_request(school_request, request_details(school_request, pupils=20), by=world["lead"],
+                                   expected_version=school_request.version)
+    assert fresh(school_request).pupils == 20 and school_request.version == 2
+    assert fresh(proposal).allocation == 20 and proposal.status == "proposed"
+    assert events(proposal)[-1] == ("proposed", "proposed",
+                                    "allocation changed from 60 to 20: the request now asks for 20 pupils")
+    assert fresh(small).allocation == 15 and events(small) == []  # it still fits
+    audit = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "request.update")).one()
+    assert audit.detail == "changed: pupils; 1 proposals cut to fit"
+    matches.approve_match(proposal, by=world["coordinator"])  # the coordinator no longer meets a refusal
+    assert fresh(proposal).status == "approved"
+
+
+def test_proposals_are_cut_to_what_approved_matches_leave(world):
+    school_request = make_request(world["school"], pupils=60, starts_in_days=0, lasts_days=90)
+    a_match(world, status="approved", allocation=15, school_request=school_request,
+            offer=make_offer(world["provider"], starts_in_days=0))
+    proposal = a_match(world, status="proposed", allocation=45, school_request=school_request)
+    school_requests.update_request(school_request, request_details(school_request, pupils=25), by=world["lead"],
+                                   expected_version=school_request.version)
+    assert fresh(proposal).allocation == 10 and fresh(school_request).status == "partly_matched"
+    school_requests.update_request(school_request, request_details(school_request, pupils=15), by=world["lead"],
+                                   expected_version=school_request.version)
+    assert fresh(proposal).status == "cancelled" and proposal.allocation == 10
+    assert events(proposal)[-1][1:] == ("cancelled", "cancelled: the request now asks for 15 pupils, all already "
+                                                     "placed")
+    assert fresh(school_request).status == "matched"
+
+
+def test_below_what_is_placed_is_refused_and_nothing_changes(world):
+    school_request = make_request(world["school"], pupils=60, starts_in_days=0, lasts_days=90)
+    a_match(world, status="confirmed", allocation=30, school_request=school_request)
+    proposal = a_match(world, status="proposed", allocation=30, school_request=school_request,
+                       offer=make_offer(world["provider"], starts_in_days=0))
+    with pytest.raises(ValidationFailed) as caught:
+        school_requests.update_request(school_request, request_details(school_request, pupils=20), by=world["lead"],
+                                       expected_version=school_request.version)
+    assert caught.value.field == "pupils"
+    assert caught.value.message.startswith("30 places are already held for this request")
+    assert fresh(school_request).pupils == 60 and fresh(proposal).allocation == 30 and events(proposal) == []
+
+
+def test_the_edit_page_refuses_below_what_is_placed_and_keeps_the_input(client, login, world):
+    school_request = make_request(world["school"], pupils=60, starts_in_days=0, lasts_days=90, year_groups=(10,))
+    a_match(world, status="scheduled", allocation=30, school_request=school_request, session=at(20))
+    login(world["lead"])
+    data = request_form_data(version=str(school_request.version), pupils="20", title="Kept title",
+                             starts_on=school_request.starts_on.isoformat(),
+                             ends_on=school_request.ends_on.isoformat())
+    response = client.post(f"/requests/{school_request.id}/edit", data=data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert error_beside(html, "pupils").startswith("30 places are already held for this request")
+    assert 'value="Kept title"' in html and 'value="20"' in html
+    assert fresh(school_request).pupils == 60
+    data["pupils"] = "40"
+    response = client.post(f"/requests/{school_request.id}/edit", data=data)
+    assert response.status_code == 302 and fresh(school_request).pupils == 40

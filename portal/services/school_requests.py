@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 
-from sqlalchemy import Select, and_, case, false, func, select
+from sqlalchemy import Select, and_, case, false, func, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,6 +27,7 @@ from portal.models import (
     RequestStatus,
     SchoolRequest,
     User,
+    utcnow,
 )
 from portal.models.year_groups import describe, to_mask
 from portal.services import audit, match_transitions
@@ -34,6 +35,7 @@ from portal.services.db_locks import write_transaction
 from portal.vocab import Role
 
 PER_PAGE = 25
+_matches = Match.__table__
 MAX_PUPILS = 2000
 MAX_TRAVEL_MILES = 200
 MAX_NOTES = 2000
@@ -65,6 +67,10 @@ EDITABLE = frozenset({RequestStatus.OPEN, RequestStatus.PARTLY_MATCHED})
 WITHDRAWABLE = EDITABLE | {RequestStatus.MATCHED}
 # What the list counts as "confirmed": both sides have said yes (approval alone is not enough).
 CONFIRMED = frozenset({MatchStatus.CONFIRMED, MatchStatus.SCHEDULED, MatchStatus.DELIVERED, MatchStatus.RECORDED})
+
+# History notes of a proposal the request's edit changed (services.matching_store.RESIZED_NOTE is a run's).
+FITTED_NOTE = "allocation changed from {was} to {allocation}: the request now asks for {pupils} pupils"
+FULL_NOTE = "cancelled: the request now asks for {pupils} pupils, all already placed"
 
 STALE_MESSAGE = (
     "This request was changed by someone else while you were editing. "
@@ -158,7 +164,8 @@ def problems(details: RequestDetails, *, school: Organisation, today: date | Non
     elif not 1 <= details.pupils <= MAX_PUPILS:
         found.append(("pupils", f"Enter a number of pupils from 1 to {MAX_PUPILS}."))
     elif current is not None and details.pupils < (held := held_allocation(current)):
-        found.append(("pupils", f"{held} places are already held for this request: ask for at least {held} pupils."))
+        found.append(("pupils", f"{held} places are already held for this request by approved or confirmed matches: "
+                                f"ask for at least {held} pupils."))
 
     found += _date_problems(details, today=today, current=current)
 
@@ -465,25 +472,71 @@ def update_request(school_request: SchoolRequest, details: RequestDetails, *, by
     """Apply an edit loaded at `expected_version`; StaleEdit if someone saved in between. Commits once."""
     if not policy.can_manage_request(by, school_request):
         raise NotAllowed("You cannot change this request.")
+    _check_edit(school_request, details, expected_version=expected_version, today=today)
+    request_id = school_request.id
+    with write_transaction():
+        # Locked, so an approval against this request waits for us (or we for it): the places held, counted again
+        # below, cannot change between the check and the proposals being cut to fit.
+        school_request = match_transitions.lock_request(request_id)
+        _check_edit(school_request, details, expected_version=expected_version, today=today)
+        try:
+            with db.session.no_autoflush:
+                changed = _apply(school_request, details)
+            if not changed:
+                return school_request
+            detail = "changed: " + ", ".join(changed)
+            if "pupils" in changed:
+                fitted = _fit_proposals(school_request, by=by)
+                if fitted:
+                    detail += f"; {fitted} proposals cut to fit"
+            refresh_request_status(school_request)  # fewer pupils may mean it is now fully matched
+            audit.record("request.update", actor=by, ip=ip, target=school_request, area_id=school_request.area_id,
+                         detail=detail)
+            db.session.commit()
+        except StaleDataError as error:
+            db.session.rollback()
+            raise StaleEdit(STALE_MESSAGE) from error
+    return school_request
+
+
+def _check_edit(school_request: SchoolRequest, details: RequestDetails, *, expected_version: int,
+                today: date | None) -> None:
+    """The request may still be edited, nobody saved since it was loaded, and the details meet every rule."""
     if school_request.status not in EDITABLE:
         raise InvalidState(f"This request is {request_status_label(school_request.status).lower()}: "
                            "it can no longer be changed.")
     if school_request.version != expected_version:
         raise StaleEdit(STALE_MESSAGE)
     _check(details, school=school_request.school, today=today, current=school_request)
-    try:
-        with db.session.no_autoflush:
-            changed = _apply(school_request, details)
-        if not changed:
-            return school_request
-        refresh_request_status(school_request)  # fewer pupils may mean it is now fully matched
-        audit.record("request.update", actor=by, ip=ip, target=school_request, area_id=school_request.area_id,
-                     detail="changed: " + ", ".join(changed))
-        db.session.commit()
-    except StaleDataError as error:
-        db.session.rollback()
-        raise StaleEdit(STALE_MESSAGE) from error
-    return school_request
+
+
+def _fit_proposals(school_request: SchoolRequest, *, by: User) -> int:
+    """Cut each proposal waiting on the request to what it still needs (its pupils less the places held), the rule
+    approval applies (services.matches.allocation_limit), so a request edited down does not leave a proposal the
+    coordinator can only find too big when approving it. Each change gets a history row, as a matching run's resize
+    does; a proposal with nothing left to fit is cancelled. Conditional on the status and allocation read, so a
+    decision taken meanwhile stands. Inside the caller's transaction (under the request's lock). How many changed."""
+    room = school_request.pupils - held_allocation(school_request)
+    too_big = list(db.session.scalars(
+        select(Match).where(Match.request_id == school_request.id, Match.status == MatchStatus.PROPOSED,
+                            Match.allocation > room).order_by(Match.id)))
+    fitted = 0
+    for match in too_big:
+        was = match.allocation
+        to = MatchStatus.PROPOSED if room >= 1 else MatchStatus.CANCELLED
+        values = {"allocation": room} if room >= 1 else {}
+        moved = db.session.execute(
+            update(_matches).where(_matches.c.id == match.id, _matches.c.status == MatchStatus.PROPOSED,
+                                   _matches.c.allocation == was)
+            .values(status=to, updated_at=utcnow(), **values))
+        if moved.rowcount != 1:
+            continue
+        note = (FITTED_NOTE.format(was=was, allocation=room, pupils=school_request.pupils) if room >= 1
+                else FULL_NOTE.format(pupils=school_request.pupils))
+        match_transitions.record_event(match, MatchStatus.PROPOSED, to, by=by, note=note)
+        db.session.expire(match, ["status", "allocation", "updated_at"])
+        fitted += 1
+    return fitted
 
 
 @dataclass(frozen=True)
