@@ -219,7 +219,9 @@ def view(match_id: int):
                            auto_approval=auto_approval.waiting_text(match, match.offer),
                            can_hold=policy.can_decide_match(current_user, match),
                            facts=match_lifecycle.facts(match), acceptance=match_lifecycle.acceptance(match),
-                           session=match_lifecycle.session_facts(match), history=match_lifecycle.history(match),
+                           session=match_lifecycle.session_facts(match),
+                           scheduling_note=match_lifecycle.scheduling_note(match),
+                           history=match_lifecycle.history(match),
                            actions=match_lifecycle.actions_for(current_user, match),
                            register=registers.panel(current_user, match))
 

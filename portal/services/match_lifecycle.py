@@ -103,6 +103,19 @@ def actions_for(user: User, match: Match, *, now: datetime | None = None) -> lis
     return actions
 
 
+def scheduling_note(match: Match) -> str:
+    """What the page says while the match has no session: what it waits for before it can be scheduled."""
+    status = match.status
+    if status == MatchStatus.PROPOSED:
+        return "Not scheduled yet: it waits for the coordinator's approval, then both sides accept it."
+    if status == MatchStatus.APPROVED:
+        waiting = [label for side, label in SIDE_LABELS.items() if _accepted_at(match, side) is None]
+        return f"Not scheduled yet: it waits for {' and '.join(waiting)} to accept it."
+    if status == MatchStatus.CONFIRMED:
+        return "Both sides have accepted: either side can now schedule it."
+    return f"Not scheduled: this match is {match_status_label(status).lower()}."
+
+
 # --- what the page shows ---------------------------------------------------------------------------------------------
 
 def _when(value: datetime | None) -> str:

@@ -1,0 +1,86 @@
+"""The match page says what is true for the match's state: what scheduling waits for, a history without
+"Approved → Approved", and the coordinator's Approve/Reject on a proposed match."""
+import re
+from datetime import date
+
+import pytest
+
+from portal.extensions import db
+from portal.models import Match, OutboxMessage
+from portal.services import match_lifecycle, matches
+from portal.vocab import Role
+from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+
+TODAY = date.today()
+
+
+@pytest.fixture
+def world(app):
+    """Burnley: a school and its careers lead, a provider and its contact with a 10-pupil offer, a coordinator;
+    Preston: a coordinator."""
+    burnley, preston = make_area("Burnley"), make_area("Preston")
+    school = make_school(burnley, name="Burnley High")
+    lead = make_user(Role.CAREERS_LEAD, organisation=school, name="Lee Lead", email="lee@school.example")
+    provider = make_provider(burnley, name="Acme Engineering")
+    contact = make_user(Role.PROVIDER, organisation=provider, name="Pat Provider", email="pat@acme.example")
+    offer = make_offer(provider, title="Engineering talk", sessions=1, per_session=10, starts_in_days=0)
+    coordinator = make_user(Role.COORDINATOR, areas=[burnley], name="Bea Burnley", email="bea@burnley.example")
+    other_coordinator = make_user(Role.COORDINATOR, areas=[preston])
+    db.session.commit()
+    return locals()
+
+
+def proposed(world, allocation: int = 4) -> Match:
+    school_request = make_request(world["school"], pupils=allocation, starts_in_days=0)
+    match = Match(offer=world["offer"], request=school_request, area_id=school_request.area_id,
+                  allocation=allocation, status="proposed", origin="school_asked")
+    db.session.add(match)
+    db.session.commit()
+    return match
+
+
+def approved(world) -> Match:
+    match = proposed(world)
+    matches.approve_match(match, by=world["coordinator"])
+    db.session.execute(OutboxMessage.__table__.delete())
+    db.session.commit()
+    return match
+
+
+def page_of(client, match: Match) -> str:
+    response = client.get(f"/matches/{match.id}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def session_section(page: str) -> str:
+    return re.search(r'id="session-heading".*?</section>', page, re.S).group(0)
+
+
+# --- what scheduling waits for -------------------------------------------------------------------------------------
+
+def test_a_proposed_match_waits_for_the_coordinator(client, login, world):
+    match = proposed(world)
+    login(world["lead"])
+    section = session_section(page_of(client, match))
+    assert "waits for the coordinator&#39;s approval" in section
+    assert "once both sides have accepted" not in section
+
+
+def test_an_approved_match_names_the_sides_still_to_accept(client, login, world):
+    match = approved(world)
+    login(world["lead"])
+    assert "it waits for the provider and the school to accept it" in session_section(page_of(client, match))
+    match_lifecycle.accept_match(match, by=world["contact"])
+    section = session_section(page_of(client, match))
+    assert "it waits for the school to accept it" in section and "the provider and" not in section
+
+
+def test_a_confirmed_match_says_either_side_can_schedule_it(client, login, world):
+    match = approved(world)
+    match_lifecycle.accept_match(match, by=world["contact"])
+    match_lifecycle.accept_match(match, by=world["lead"])
+    login(world["contact"])
+    section = session_section(page_of(client, match))
+    assert "Both sides have accepted: either side can now schedule it." in section
+    assert "Not scheduled yet" not in section
