@@ -587,7 +587,7 @@ def test_the_demo_levy_account_has_entries_a_spend_and_an_open_pledge_with_an_ap
     today = date.today()
     pledger = _org(demo.LEVY_PLEDGER)
     entries = db.session.scalars(select(LevyEntry).where(LevyEntry.provider_id == pledger.id)).all()
-    assert sorted(e.amount_pence for e in entries) == sorted(demo.LEVY_ENTRIES)
+    assert sorted(e.amount_pence for e in entries) == sorted(amount for _months, amount in demo.LEVY_ENTRIES)
     assert all(e.month < levy.first_of_month(today) for e in entries)
     spends = db.session.scalars(select(LevySpend).where(LevySpend.provider_id == pledger.id)).all()
     assert [(s.amount_pence, s.note) for s in spends] == [demo.LEVY_SPEND[1:]]
@@ -599,6 +599,24 @@ def test_the_demo_levy_account_has_entries_a_spend_and_an_open_pledge_with_an_ap
     assert application.applicant.name == demo.PLEDGE_APPLICANT and not application.applicant.levy_payer
     assert application.status == "awaiting_approval" and application.meets_criteria
     assert pledge.remaining_pence == pledge.amount_pence  # nothing reserved until the pledger approves
+
+
+def test_the_demo_levy_place_expiring_in_about_four_months_is_what_the_account_and_levy_at_risk_show(
+        app, client, login):
+    """The levy-funded place says its funds expire in about four months: the account projects the same (nothing
+    within 3 months, something within 6), and the Burnley coordinators see Pennine under levy at risk."""
+    demo.seed_demo()
+    today = date.today()
+    pledger = _org(demo.LEVY_PLEDGER)
+    [place] = db.session.scalars(select(Offer).where(Offer.provider_id == pledger.id, Offer.type == "levy_place")).all()
+    assert 90 <= (place.levy_expires_on - today).days <= 183
+    account = levy.account(pledger, today=today)
+    assert account.within_soon == 0 and account.within_later > 0
+    [at_risk] = [row for row in levy.expiring(None, today=today) if row.provider_id == pledger.id]
+    assert at_risk.within_later == account.within_later
+    login(_user(f"coordinator.burnley@{demo.DEMO_DOMAIN}"))
+    page = client.get("/levy/at-risk")
+    assert page.status_code == 200 and demo.LEVY_PLEDGER in page.get_data(as_text=True)
 
 
 def test_the_levy_and_pledge_pages_show_the_demo_pledge(app, client, login):

@@ -1075,8 +1075,9 @@ def _history_offer(spec: SessionSpec, provider: Organisation, day: date, by: Use
 
 
 def _history_match(spec: SessionSpec, offer: Offer, school: Organisation, starts_at: datetime,
-                   lead: User) -> Match:
-    """The school's request, and the match between them: approved, accepted by both sides and scheduled."""
+                   lead: User, provider_user: User | None, coordinator: User | None) -> Match:
+    """The school's request, and the match between them: approved by the area's coordinator, accepted by both sides
+    (the school first) and scheduled; each history row names who did it."""
     kind = catalogue.offer_type(spec.type)
     asked = starts_at - timedelta(days=35)
     school_request = SchoolRequest(
@@ -1099,12 +1100,15 @@ def _history_match(spec: SessionSpec, offer: Offer, school: Organisation, starts
         session_link="https://meet.example/encounters-demo" if virtual else None,
         session_contact=f"{lead.name}, careers lead",
     )
-    for days, before, after, note in ((0, None, MatchStatus.PROPOSED, "requested by the school"),
-                                      (1, MatchStatus.PROPOSED, MatchStatus.APPROVED, "approved by the coordinator"),
-                                      (3, MatchStatus.APPROVED, MatchStatus.CONFIRMED, "both sides accepted"),
-                                      (4, MatchStatus.CONFIRMED, MatchStatus.SCHEDULED, None)):
-        match.events.append(MatchEvent(actor_id=lead.id, at=asked + timedelta(days=days), from_status=before,
-                                       to_status=after, note=note))
+    for days, by, before, after, note in (
+            (0, lead, None, MatchStatus.PROPOSED, "requested by the school"),
+            (1, coordinator, MatchStatus.PROPOSED, MatchStatus.APPROVED, None),
+            (2, lead, MatchStatus.APPROVED, MatchStatus.APPROVED, "accepted by the school"),
+            (3, provider_user, MatchStatus.APPROVED, MatchStatus.APPROVED, "accepted by the provider"),
+            (3, provider_user, MatchStatus.APPROVED, MatchStatus.CONFIRMED, "both sides accepted"),
+            (4, lead, MatchStatus.CONFIRMED, MatchStatus.SCHEDULED, None)):
+        match.events.append(MatchEvent(actor_id=by.id if by else None, at=asked + timedelta(days=days),
+                                       from_status=before, to_status=after, note=note))
     return match
 
 
@@ -1117,7 +1121,7 @@ def _eligible_then(school: Organisation, spec: SessionSpec) -> list[Pupil]:
 
 
 def _hold_session(spec: SessionSpec, school: Organisation, lead: User, provider_user: User | None,
-                  today: date) -> bool:
+                  coordinator: User | None, today: date) -> bool:
     """Add one session and (unless it is still to come) its register and attendance. False if already there."""
     provider = db.session.scalar(
         select(Organisation).where(Organisation.kind == OrgKind.PROVIDER, Organisation.name == spec.provider))
@@ -1126,7 +1130,7 @@ def _hold_session(spec: SessionSpec, school: Organisation, lead: User, provider_
     day = _session_day(spec, today)
     starts_at = datetime.combine(day, time(10))
     offer = _history_offer(spec, provider, day, provider_user)
-    match = _history_match(spec, offer, school, starts_at, lead)
+    match = _history_match(spec, offer, school, starts_at, lead, provider_user, coordinator)
     db.session.add(match)
     db.session.commit()
     if spec.days_ago < 0:  # coming up: the careers lead chooses who goes
@@ -1176,7 +1180,8 @@ def seed_pupils(users: dict[str, User], today: date) -> bool:
         for spec in SESSIONS:
             if spec.school == school_name:
                 provider = db.session.scalar(select(Organisation).where(Organisation.name == spec.provider))
-                created |= _hold_session(spec, school, lead, _member(provider, Role.PROVIDER, users), today)
+                created |= _hold_session(spec, school, lead, _member(provider, Role.PROVIDER, users),
+                                         users.get(AREA_COORDINATORS[school.area.name]), today)
     return created
 
 
@@ -1212,8 +1217,11 @@ INTERN_SPECS: tuple[InternSpec, ...] = (
 )
 
 LEVY_PLEDGER = _PENNINE
-# Pence entered in the levy account 6, 5, ... 1 months before the month of the first seed.
-LEVY_ENTRIES = (_pence(10_450), _pence(10_120), _pence(9_880), _pence(10_610), _pence(10_300), _pence(10_040))
+# (months before the month of the first seed, pence entered in the levy account then). The two oldest expire four
+# and five months after it (funds expire 24 months after they enter), so the levy-funded place's "funds expire in
+# about four months" is what the account and the coordinators' levy at risk show too; the spend takes the oldest.
+LEVY_ENTRIES = ((20, _pence(10_200)), (19, _pence(10_380)), (6, _pence(10_450)), (5, _pence(10_120)),
+                (4, _pence(9_880)), (3, _pence(10_610)), (2, _pence(10_300)), (1, _pence(10_040)))
 LEVY_SPEND = (2, _pence(4_800), "Training for two engineering technician apprentices, Calder Valley College")
 PLEDGE_TITLE = "Levy transfer for engineering and digital apprenticeships in Lancashire"
 PLEDGE_APPLICANT = _DOCKLANDS
@@ -1260,7 +1268,7 @@ def seed_levy_and_pledge(users: dict[str, User], today: date) -> bool:
     created = False
     if db.session.scalar(select(LevyEntry.id).where(LevyEntry.provider_id == pledger.id).limit(1)) is None:
         this_month = levy.first_of_month(today)
-        for months_back, amount in zip(range(len(LEVY_ENTRIES), 0, -1), LEVY_ENTRIES, strict=True):
+        for months_back, amount in LEVY_ENTRIES:
             levy.record_entry(pledger, month=add_months(this_month, -months_back), amount_pence=amount,
                               replace=False, by=pledger_user, today=today)
         months_back, amount, note = LEVY_SPEND
