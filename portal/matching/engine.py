@@ -754,7 +754,7 @@ def _explain(a: _Arrays, p: _Pairs, lay: _Layout, flows: np.ndarray, not_whole: 
         req = a.requests[i]
         request_parts[i] = words.request_reasons(
             req.year_mask, None if math.isnan(below[i]) else below[i], None if math.isnan(risk[i]) else risk[i],
-            inst.need_basis, waited[i])
+            inst.need_basis, waited[i], inst.target_text)
     sector_parts = {}
     for code, fit in set(zip(a.o_sector[po].tolist(), p.sector_fit[chosen].tolist(), strict=True)):
         label = a.sector_codes[code]

@@ -27,6 +27,7 @@ UNITS = ("pupils", "places", "classes")
 NEED_BELOW_FOUR = "below_four"  # counting (4/6) exists: pupils with fewer than four contacts
 NEED_NO_CONTACTS = "no_contacts"  # until then: pupils with no recorded contact
 NEED_BASES = (NEED_BELOW_FOUR, NEED_NO_CONTACTS)
+DEFAULT_TARGET_TEXT = "four"  # an area's contact target in words, unless the instance says otherwise
 
 
 class InstanceError(ValueError):
@@ -146,6 +147,7 @@ class Instance:
     held: tuple[Held, ...] = ()
     paired: tuple[Paired, ...] = ()
     need_basis: str = NEED_BELOW_FOUR
+    target_text: str = DEFAULT_TARGET_TEXT  # the area's target in words, for reasons ("fewer than four contacts")
     sector_labels: dict[str, str] = field(default_factory=dict)  # code -> words for reasons; codes if absent
     type_labels: dict[str, str] = field(default_factory=dict)
     label: str = ""  # free text for people: the area, when it was exported
@@ -157,6 +159,7 @@ class Instance:
             "label": self.label,
             "today": self.today.isoformat(),
             "need_basis": self.need_basis,
+            "target_text": self.target_text,
             "weights": self.weights.to_dict(),
             "sector_labels": dict(sorted(self.sector_labels.items())),
             "type_labels": dict(sorted(self.type_labels.items())),
@@ -187,6 +190,7 @@ class Instance:
                 held=tuple(Held(int(s), int(o), int(n)) for s, o, n in data.get("held", [])),
                 paired=tuple(Paired(int(r), int(o)) for r, o in data.get("paired", [])),
                 need_basis=data.get("need_basis", NEED_BELOW_FOUR),
+                target_text=data.get("target_text", DEFAULT_TARGET_TEXT),
                 sector_labels=dict(data.get("sector_labels") or {}),
                 type_labels=dict(data.get("type_labels") or {}),
                 label=data.get("label", ""),

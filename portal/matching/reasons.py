@@ -79,13 +79,14 @@ def sector_reason(sector_label: str, sector_fit: str) -> str:
 
 
 def request_reasons(request_years: int, below_share: float | None, at_risk_share: float | None, need_basis: str,
-                    waited_days: int) -> tuple[str, ...]:
+                    waited_days: int, target_text: str) -> tuple[str, ...]:
     """What depends on the request alone: its school's need in those year groups, and how long it has waited."""
     reasons = []
     if below_share is None:
         reasons.append(f"no year-group figures from the school for {years_text(request_years)}")
     else:
-        have = "have no recorded contact yet" if need_basis == NEED_NO_CONTACTS else "have fewer than four contacts"
+        have = ("have no recorded contact yet" if need_basis == NEED_NO_CONTACTS
+                else f"have fewer than {target_text} contacts")
         reasons.append(f"{_percent(below_share)} of the school's {years_text(request_years)} {have}")
         if at_risk_share:
             reasons.append(f"{_percent(at_risk_share)} at risk of NEET")

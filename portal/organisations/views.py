@@ -7,7 +7,7 @@ from portal.errors import PortalError, StaleEdit
 from portal.extensions import db
 from portal.models import Organisation
 from portal.organisations.forms import OrganisationFilterForm, edit_form
-from portal.services import organisations
+from portal.services import counting, organisations
 from portal.vocab import Role
 
 bp = Blueprint("organisations", __name__)
@@ -75,4 +75,5 @@ def edit(org_id: int):
         else:
             flash(f"{org.name}: changes saved.", "success")
             return redirect(url_for(".view", org_id=org.id))
-    return render_template("organisations/edit.html", org=org, form=form), status
+    return render_template("organisations/edit.html", org=org, form=form,
+                           target=counting.target_text(org.area)), status

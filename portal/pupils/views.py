@@ -63,7 +63,7 @@ def view(pupil_id: int):
     return render_template("pupils/view.html", pupil=pupil, facts=pupils.facts(pupil, names=names),
                            title=pupil.display_name if names and pupil.display_name else pupil.reference,
                            years=pupils.year_totals(pupil), can_leave=pupil.on_roll,
-                           timeline=counting.pupil_timeline(pupil))
+                           timeline=counting.pupil_timeline(pupil), target=counting.target_text(pupil.school.area))
 
 
 @bp.route("/pupils/<int:pupil_id>/edit", methods=["GET", "POST"])

@@ -100,7 +100,7 @@ def attendance(match_id: int):
                            rows=registers.pupil_rows([entry.pupil for entry in entries], ticked,
                                                        names=match.request.school.names_opt_in),
                            facts=match_lifecycle.facts(match), session=match_lifecycle.session_facts(match),
-                           status=match_status_label(match.status).lower())
+                           status=match_status_label(match.status).lower(), target=registers.target_text(match))
 
 
 @bp.post("/matches/<int:match_id>/confirm-delivery")

@@ -101,6 +101,16 @@ def bucket_label(bucket: int, area: Area) -> str:
     return f"{bucket}+" if bucket >= target(area) else str(bucket)
 
 
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def target_text(area: Area) -> str:
+    """The area's target in running text ("counted toward four"): a word up to ten, as product.md writes it,
+    then a numeral. Tables and headings use bucket_label ("4+"), which reads wrongly inside a sentence."""
+    n = target(area)
+    return _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)
+
+
 def who_to_send_order():
     """'Who to send' (product.md): furthest from the target first, at-risk and disadvantaged pupils before
     others, then the longest since their last contact (never contacted first); the reference breaks ties so

@@ -55,7 +55,7 @@ from portal.models import (
     SchoolYearSize,
     User,
 )
-from portal.services import auto_approval, matching_store
+from portal.services import auto_approval, counting, matching_store
 from portal.services.db_locks import hold_matching_runs, write_transaction
 from portal.vocab import SECTORS, Role
 
@@ -96,6 +96,7 @@ class _Rows:
     today: date
     label: str
     weights: Weights
+    target_text: str  # the area's contact target in words, for the reasons (counting.target_text)
     requests: list  # (id, school_id, area_id, wanted_types, sectors, year_mask, pupils, starts_on, ends_on,
     #                  deliveries, created_at, max_travel_miles, keep_together); the lists as JSON text
     offers: list  # (id, provider_id, area_id, type, sector, delivery, capacity, allocated, per_session, starts_on,
@@ -151,7 +152,7 @@ class _Rows:
             paired=tuple(sorted(paired, key=lambda p: (p.request_id, p.offer_id))),
             need_basis=NEED_BELOW_FOUR if any_roster else NEED_NO_CONTACTS, sector_labels=dict(SECTORS),
             weights=self.weights, type_labels={code: kind.label for code, kind in OFFER_TYPES.items()},
-            label=self.label,
+            label=self.label, target_text=self.target_text,
         )
 
     def _schools(self, school_ids: set[int]) -> tuple[tuple[SchoolInput, ...], bool]:
@@ -243,8 +244,8 @@ def _read(area: Area, today: date) -> _Rows:
             .where(Organisation.id.in_(with_requests)).order_by(Organisation.id)
         ).all()
     return _Rows(today=today, label=f"{area.name} on {today.isoformat()}", weights=area_weights(area),
-                 requests=requests, offers=offers, held=held, pupils=pupils, year_sizes=year_sizes, places=places,
-                 history=history)
+                 target_text=counting.target_text(area), requests=requests, offers=offers, held=held, pupils=pupils,
+                 year_sizes=year_sizes, places=places, history=history)
 
 
 def _text(column):

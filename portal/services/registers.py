@@ -18,7 +18,7 @@ from portal import policy
 from portal.catalogue import OFFER_TYPES, Unit
 from portal.errors import InvalidState, NotAllowed, ValidationFailed
 from portal.extensions import db
-from portal.models import Match, MatchStatus, Pupil, PupilStatus, RegisterEntry, SessionRecord, User, utcnow
+from portal.models import Area, Match, MatchStatus, Pupil, PupilStatus, RegisterEntry, SessionRecord, User, utcnow
 from portal.models.year_groups import describe, from_mask
 from portal.services import audit, counting, match_transitions
 from portal.services.db_locks import write_transaction
@@ -95,6 +95,7 @@ class Summary:
     recorded: bool
     meaningful: bool | None
     places: int
+    target: str  # the area's target in words (counting.target_text)
 
     @property
     def left(self) -> int:
@@ -107,7 +108,12 @@ def summary(match: Match) -> Summary:
         .where(RegisterEntry.match_id == match.id)).one()
     record = record_for(match)
     return Summary(sent=sent, attended=int(attended), recorded=record is not None,
-                   meaningful=record.meaningful if record else None, places=places(match))
+                   meaningful=record.meaningful if record else None, places=places(match), target=target_text(match))
+
+
+def target_text(match: Match) -> str:
+    """The target of the match's area, in words, for the register's and the match page's sentences."""
+    return counting.target_text(db.session.get(Area, match.area_id))
 
 
 @dataclass(frozen=True)
