@@ -4,10 +4,11 @@ import re
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Match, OutboxMessage
-from portal.services import match_lifecycle, matches
+from portal.models import Match, MatchEvent, OutboxMessage
+from portal.services import demo, match_lifecycle, match_transitions, matches
 from portal.vocab import Role
 from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
 
@@ -84,3 +85,45 @@ def test_a_confirmed_match_says_either_side_can_schedule_it(client, login, world
     section = session_section(page_of(client, match))
     assert "Both sides have accepted: either side can now schedule it." in section
     assert "Not scheduled yet" not in section
+
+
+# --- the history ---------------------------------------------------------------------------------------------------
+
+def history_rows(page: str) -> list[list[str]]:
+    body = re.search(r'id="history-heading".*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+def test_the_acceptance_flow_reads_clearly_with_no_approved_to_approved_row(client, login, world):
+    match = approved(world)
+    match_lifecycle.accept_match(match, by=world["lead"])
+    match_lifecycle.accept_match(match, by=world["contact"])
+    login(world["coordinator"])
+    page = page_of(client, match)
+    assert "Approved → Approved" not in page
+    assert [row[1:] for row in history_rows(page)] == [
+        ["Bea Burnley", "Proposed → Approved", ""],
+        ["Lee Lead", "Accepted by the school", ""],
+        ["Pat Provider", "Accepted by the provider", ""],
+        ["Pat Provider", "Approved → Confirmed", "both sides accepted"],
+    ]
+
+
+def test_an_event_that_leaves_the_status_needs_a_note(app, world):
+    match = proposed(world)
+    with pytest.raises(ValueError):
+        match_transitions.record_event(match, "approved", "approved", by=world["lead"], note=None)
+
+
+def test_the_demo_approvals_name_a_coordinator(app):
+    demo.seed_demo()
+    approvals = list(db.session.scalars(select(MatchEvent).where(MatchEvent.from_status == "proposed",
+                                                                 MatchEvent.to_status == "approved")))
+    assert approvals
+    assert all(event.actor is not None and event.actor.role == Role.COORDINATOR for event in approvals)
+    assert not any(event.note == "approved by the coordinator" for event in approvals)
+    accepts = list(db.session.scalars(select(MatchEvent).where(MatchEvent.from_status == "approved",
+                                                               MatchEvent.to_status == "approved")))
+    assert {event.note for event in accepts} == {"accepted by the school", "accepted by the provider"}
+    assert all(event.actor.role == Role.CAREERS_LEAD for event in accepts if event.note == "accepted by the school")

@@ -149,13 +149,22 @@ class HistoryRow:
     note: str
 
 
+def _change(event) -> tuple[str, str]:
+    """(change, note) as the history shows them: an event that left the status as it was (one side accepting, a
+    hold, a new allocation) reads as its note ("Accepted by the school"), never "Approved → Approved"."""
+    note = event.note or ""
+    if event.from_status == event.to_status and note:
+        return note[:1].upper() + note[1:], ""
+    before = match_status_label(event.from_status) if event.from_status else "New"
+    return f"{before} → {match_status_label(event.to_status)}", note
+
+
 def history(match: Match) -> list[HistoryRow]:
     rows = []
     for event in match.events:
-        before = match_status_label(event.from_status) if event.from_status else "New"
+        change, note = _change(event)
         rows.append(HistoryRow(at=_when(event.at), at_iso=event.at.isoformat(),
-                               who=event.actor.name if event.actor else "The portal",
-                               change=f"{before} → {match_status_label(event.to_status)}", note=event.note or ""))
+                               who=event.actor.name if event.actor else "The portal", change=change, note=note))
     return rows
 
 

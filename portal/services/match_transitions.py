@@ -6,7 +6,7 @@ match's status goes through here, so no transition is a blind write:
 - `lock_request` re-reads a request and row-locks it on PostgreSQL (SQLite's BEGIN IMMEDIATE, from
   services.db_locks.write_transaction, has locked the whole file), so approving against a request and
   withdrawing or expiring it take turns;
-- `record_event` keeps the history: who, when, from, to.
+- `record_event` keeps the history: who, when, from, to (or, when the status stays, what happened).
 Helpers only: they flush nothing and commit nothing; the calling use case commits once.
 """
 from sqlalchemy import select, update
@@ -29,6 +29,10 @@ def move(match_id: int, from_status: str, to_status: str, **values) -> bool:
 
 def record_event(match: Match, from_status: str | None, to_status: str, *, by: User | None,
                  note: str | None) -> None:
+    """One history row. A row whose status stays the same (an acceptance by one side, a hold, a new allocation)
+    must say what happened in its note: the history reads it in place of a change of status."""
+    if from_status == to_status and not note:
+        raise ValueError("an event that leaves the status as it was needs a note saying what happened")
     db.session.add(MatchEvent(match_id=match.id, actor_id=getattr(by, "id", None), from_status=from_status,
                               to_status=to_status, note=note))
 
