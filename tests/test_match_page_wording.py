@@ -1,34 +1,20 @@
 """The match page says what is true for the match's state: what scheduling waits for, a history without
 "Approved → Approved", and the coordinator's Approve/Reject on a proposed match."""
 import re
-from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Match, MatchEvent, OutboxMessage
-from portal.services import demo, match_lifecycle, match_transitions, matches
+from portal.models import Match, MatchEvent
+from portal.services import demo, match_lifecycle, match_transitions
 from portal.vocab import Role
-from tests.factories import make_area, make_offer, make_provider, make_request, make_school, make_user
+from tests import test_match_lifecycle as lifecycle
+from tests.factories import make_request
 
-TODAY = date.today()
-
-
-@pytest.fixture
-def world(app):
-    """Burnley: a school and its careers lead, a provider and its contact with a 10-pupil offer, a coordinator;
-    Preston: a coordinator."""
-    burnley, preston = make_area("Burnley"), make_area("Preston")
-    school = make_school(burnley, name="Burnley High")
-    lead = make_user(Role.CAREERS_LEAD, organisation=school, name="Lee Lead", email="lee@school.example")
-    provider = make_provider(burnley, name="Acme Engineering")
-    contact = make_user(Role.PROVIDER, organisation=provider, name="Pat Provider", email="pat@acme.example")
-    offer = make_offer(provider, title="Engineering talk", sessions=1, per_session=10, starts_in_days=0)
-    coordinator = make_user(Role.COORDINATOR, areas=[burnley], name="Bea Burnley", email="bea@burnley.example")
-    other_coordinator = make_user(Role.COORDINATOR, areas=[preston])
-    db.session.commit()
-    return locals()
+# Burnley (a school and its careers lead, a provider and its contact with a 10-pupil offer, a coordinator) and
+# Preston (another area's coordinator), and a match approved by the Burnley coordinator.
+world, approved = lifecycle.world, lifecycle.approved
 
 
 def proposed(world, allocation: int = 4) -> Match:
@@ -36,14 +22,6 @@ def proposed(world, allocation: int = 4) -> Match:
     match = Match(offer=world["offer"], request=school_request, area_id=school_request.area_id,
                   allocation=allocation, status="proposed", origin="school_asked")
     db.session.add(match)
-    db.session.commit()
-    return match
-
-
-def approved(world) -> Match:
-    match = proposed(world)
-    matches.approve_match(match, by=world["coordinator"])
-    db.session.execute(OutboxMessage.__table__.delete())
     db.session.commit()
     return match
 
@@ -127,3 +105,50 @@ def test_the_demo_approvals_name_a_coordinator(app):
                                                                MatchEvent.to_status == "approved")))
     assert {event.note for event in accepts} == {"accepted by the school", "accepted by the provider"}
     assert all(event.actor.role == Role.CAREERS_LEAD for event in accepts if event.note == "accepted by the school")
+
+
+# --- the coordinator decides from the match page -------------------------------------------------------------------
+
+def test_the_coordinator_approves_a_proposed_match_from_its_page_and_lands_back_on_it(client, login, world):
+    match = proposed(world)
+    login(world["coordinator"])
+    page = page_of(client, match)
+    approve = f'action="/matches/{match.id}/approve?next=match"'
+    assert approve in page and ">Approve<" in page
+    assert f'href="/matches/{match.id}/reject"' in page and ">Reject<" in page
+    response = client.post(f"/matches/{match.id}/approve?next=match")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/matches/{match.id}")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is approved. We have emailed the provider and the school." in page
+    db.session.refresh(match)
+    assert match.status == "approved"
+    assert ">Approve<" not in page and ">Reject<" not in page
+    assert "it waits for the provider and the school to accept it" in page
+
+
+def test_approving_from_the_queue_still_goes_back_to_the_queue(client, login, world):
+    match = proposed(world)
+    login(world["coordinator"])
+    response = client.post(f"/matches/{match.id}/approve")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/matches")
+
+
+@pytest.mark.parametrize("who", ["lead", "contact"])
+def test_the_provider_and_the_careers_lead_see_no_approve_or_reject(client, login, world, who):
+    match = proposed(world)
+    login(world[who])
+    page = page_of(client, match)
+    assert ">Approve<" not in page and ">Reject<" not in page and "/approve" not in page
+    assert client.post(f"/matches/{match.id}/approve?next=match").status_code == 403
+    db.session.refresh(match)
+    assert match.status == "proposed"
+
+
+def test_another_areas_coordinator_gets_no_access(client, login, world):
+    match = proposed(world)
+    login(world["other_coordinator"])
+    assert client.get(f"/matches/{match.id}").status_code == 403
+    assert client.post(f"/matches/{match.id}/approve?next=match").status_code == 403
+    assert client.get(f"/matches/{match.id}/reject").status_code == 403
+    db.session.refresh(match)
+    assert match.status == "proposed"

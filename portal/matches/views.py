@@ -45,6 +45,11 @@ def _back():
     return redirect(url_for(".index", **_queue_args()))
 
 
+def _back_to(match: Match):
+    """To the match's own page when the decision was made there (?next=match), else to the queue."""
+    return _to_match(match) if request.args.get("next") == "match" else _back()
+
+
 def _run_form(areas: list[Area] | None = None) -> RunMatchingForm:
     form = RunMatchingForm()
     areas = matching.areas_for(current_user) if areas is None else areas
@@ -89,7 +94,7 @@ def approve(match_id: int):
             flash(f"{label} is already approved.", "info")
         else:
             flash(f"{label} is approved. We have emailed the provider and the school.", "success")
-    return _back()
+    return _back_to(match)
 
 
 @bp.post("/matches/approve")
@@ -117,9 +122,7 @@ def hold(match_id: int):
         flash(f"{label} is held for your review: it will not approve itself." if held else
               f"{label} was not waiting to approve itself: it already waits for a decision.",
               "success" if held else "info")
-    if request.args.get("next") == "match":
-        return _to_match(match)
-    return _back()
+    return _back_to(match)
 
 
 @bp.route("/matches/<int:match_id>/reject", methods=["GET", "POST"])

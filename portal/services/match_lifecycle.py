@@ -62,6 +62,7 @@ class Action:
     endpoint: str
     post: bool = False  # a button (POST form) rather than a link to a confirmation page
     hidden: tuple[tuple[str, str], ...] = ()
+    args: tuple[tuple[str, str], ...] = ()  # the address's query string (next=match: come back to this page)
 
 
 def _accepted_at(match: Match, side: str) -> datetime | None:
@@ -75,6 +76,9 @@ def actions_for(user: User, match: Match, *, now: datetime | None = None) -> lis
     coordinator = policy.can_decide_match(user, match)
     status = match.status
     actions = []
+    if coordinator and status == MatchStatus.PROPOSED:
+        actions.append(Action("Approve", "matches.approve", post=True, args=(("next", "match"),)))
+        actions.append(Action("Reject", "matches.reject"))
     if side and status == MatchStatus.APPROVED:
         if _accepted_at(match, side) is None:
             actions.append(Action("Accept", "matches.accept", post=True))
