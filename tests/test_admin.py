@@ -173,7 +173,7 @@ def test_saving_unchanged_settings_records_nothing(as_admin):
     ("0", "The target must be a whole number from 1 to 20."),
     ("21", "The target must be a whole number from 1 to 20."),
     ("", "Enter the target as a whole number."),
-    ("four", "Not a valid integer value."),
+    ("four", "Enter the target as a whole number."),
 ])
 def test_the_contact_target_is_between_1_and_20(as_admin, value, message):
     area = make_area("Burnley")

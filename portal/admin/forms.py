@@ -1,9 +1,9 @@
 """Forms for administration: areas, area settings and matching weights, finding people and changing their account."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from portal.forms.fields import MultiCheckboxField, strip
+from portal.forms.fields import MultiCheckboxField, WholeNumberField, strip
 from portal.matching.weights import DEFAULT_WEIGHTS, DESCRIPTIONS, Weights
 from portal.services.admin import (
     AREA_NAME_MAX,
@@ -27,8 +27,9 @@ class AreaForm(FlaskForm):
 
 
 class AreaSettingsForm(FlaskForm):
-    contact_target = IntegerField(
+    contact_target = WholeNumberField(
         "Contacts each pupil should have",
+        invalid_value_message="Enter the target as a whole number.",
         validators=[
             InputRequired("Enter the target as a whole number."),
             NumberRange(CONTACT_TARGET_MIN, CONTACT_TARGET_MAX,
@@ -40,8 +41,9 @@ class AreaSettingsForm(FlaskForm):
         "Count repeat encounters with the same provider once",
         description="When ticked, a pupil's second talk by the same employer does not add a contact.",
     )
-    proposal_expiry_days = IntegerField(
+    proposal_expiry_days = WholeNumberField(
         "Days before undecided proposals expire",
+        invalid_value_message="Enter the number of days as a whole number.",
         validators=[
             InputRequired("Enter the number of days as a whole number."),
             NumberRange(EXPIRY_DAYS_MIN, EXPIRY_DAYS_MAX,
@@ -50,7 +52,7 @@ class AreaSettingsForm(FlaskForm):
         description="Proposals that no coordinator approves or rejects within this many days expire, "
                     "so schools and providers are not left waiting.",
     )
-    retention_years = IntegerField(
+    retention_years = WholeNumberField(
         "Academic years to keep leavers’ pupil records",
         validators=[
             Optional(),

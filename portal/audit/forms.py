@@ -1,9 +1,9 @@
 """The audit log's filter form (a GET form: filters live in the address, so a view can be bookmarked)."""
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from portal.forms.fields import strip
+from portal.forms.fields import DayField, strip
 
 
 class AuditFilterForm(FlaskForm):
@@ -12,8 +12,8 @@ class AuditFilterForm(FlaskForm):
 
     action = SelectField("Action", choices=[], validate_choice=False)  # choices set in the view
     actor = StringField("Actor email contains", validators=[Optional(), Length(max=254)], filters=[strip])
-    date_from = DateField("From (date)", validators=[Optional()])
-    date_to = DateField("To (date)", validators=[Optional()])
+    date_from = DayField("From (date)", validators=[Optional()])
+    date_to = DayField("To (date)", validators=[Optional()])
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

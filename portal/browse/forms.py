@@ -3,12 +3,12 @@ offering to meet a request, and switching the weekly digest."""
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from portal import vocab
 from portal.catalogue import DELIVERY_LABELS
-from portal.forms.fields import MultiCheckboxField, strip
+from portal.forms.fields import DayField, MultiCheckboxField, WholeNumberField, strip
 from portal.models import Offer, Organisation, SchoolRequest
 from portal.services import browse, proposals
 from portal.services.proposals import MeetingOffer, OfferRequest
@@ -56,9 +56,9 @@ class BrowseForm(FlaskForm):
                        invalid_choice_message="Choose a year group from the list.")
     delivery = SelectField("Delivery", choices={"": "Any delivery", **DELIVERY_CHOICES}, default="",
                            invalid_choice_message="Choose a way of delivery from the list.")
-    date_from = DateField("Running on or after", validators=[Optional()])
-    date_to = DateField("Running on or before", validators=[Optional()])
-    within = IntegerField("Within (miles)", validators=[Optional(), NumberRange(
+    date_from = DayField("Running on or after", validators=[Optional()])
+    date_to = DayField("Running on or before", validators=[Optional()])
+    within = WholeNumberField("Within (miles)", validators=[Optional(), NumberRange(
         min=1, max=MAX_MILES, message=f"Enter a distance from 1 to {MAX_MILES} miles.")],
         description="Virtual offers are always included.")
     sort = SelectField("Sort", choices=browse.SORT_LABELS, default=browse.SORT_DISTANCE,
@@ -141,12 +141,13 @@ class RequestsFilterForm(FlaskForm):
 class RequestOfferForm(FlaskForm):
     """A careers lead asks for an offer: how many pupils, which year groups, which dates."""
 
-    pupils = IntegerField("Number of pupils", validators=[InputRequired("Enter how many pupils would come, e.g. 30.")])
+    pupils = WholeNumberField("Number of pupils",
+                              validators=[InputRequired("Enter how many pupils would come, e.g. 30.")])
     year_groups = MultiCheckboxField("Year groups", coerce=int,
                                      invalid_choice_message="Choose from the year groups listed.")
-    starts_on = DateField("From", validators=[InputRequired("Enter the first date that suits you.")],
+    starts_on = DayField("From", validators=[InputRequired("Enter the first date that suits you.")],
                           description="The first date that suits you, within the offer's dates.")
-    ends_on = DateField("To", validators=[InputRequired("Enter the last date that suits you.")],
+    ends_on = DayField("To", validators=[InputRequired("Enter the last date that suits you.")],
                         description="The last date that suits you.")
     message = TextAreaField("Message to the provider", filters=[strip], description=MESSAGE_HINT,
                             validators=[Optional()])
@@ -178,7 +179,7 @@ class OfferToMeetForm(FlaskForm):
     """A provider offers one of its offers to a school's request."""
 
     offer_id = SelectField("Your offer", coerce=int, validate_choice=False)
-    allocation = IntegerField("How many pupils you could take",
+    allocation = WholeNumberField("How many pupils you could take",
                               validators=[InputRequired("Enter how many pupils you could take, e.g. 30.")])
     message = TextAreaField("Message to the school", filters=[strip], validators=[Optional()],
                             description="Optional, up to 1,000 characters: what you would bring and any times "

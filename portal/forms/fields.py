@@ -2,7 +2,7 @@
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from wtforms import SelectMultipleField
+from wtforms import DateField, DecimalField, IntegerField, SelectMultipleField, TimeField
 from wtforms.validators import StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -14,6 +14,42 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+class _ClearParseMessage:
+    """A default `invalid_value_message` in the app's voice instead of WTForms' stock "Not a valid ... value.".
+
+    Pass `invalid_value_message=` for one that names the field; otherwise the class's default is shown."""
+
+    invalid_message = ""
+
+    def __init__(self, label=None, validators=None, invalid_value_message: str | None = None, **kwargs):
+        super().__init__(label, validators, invalid_value_message=invalid_value_message or self.invalid_message,
+                         **kwargs)
+
+
+class WholeNumberField(_ClearParseMessage, IntegerField):
+    """A whole number; anything else is refused with "Enter a whole number, e.g. 30."."""
+
+    invalid_message = "Enter a whole number, e.g. 30."
+
+
+class DecimalNumberField(_ClearParseMessage, DecimalField):
+    """A number that may have decimals; anything else is refused with a clear message."""
+
+    invalid_message = "Enter a number, e.g. 53.7893."
+
+
+class DayField(_ClearParseMessage, DateField):
+    """A date (a date picker sends 2026-03-14); anything else is refused with a clear message."""
+
+    invalid_message = "Enter a real date, e.g. 2026-03-14."
+
+
+class TimeOfDayField(_ClearParseMessage, TimeField):
+    """A time of day (09:30); anything else is refused with "Enter a time like 09:30."."""
+
+    invalid_message = "Enter a time like 09:30."
 
 
 def strip(value):

@@ -3,10 +3,11 @@
 Works without JavaScript: a town name that matches several places (Preston, Newport) comes back
 with a choice of them; static/js/places.js adds search-as-you-type on top.
 """
-from wtforms import DecimalField, HiddenField, SelectField, StringField
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional
 
 from portal import geo
+from portal.forms.fields import DecimalNumberField
 
 
 class LocationFieldsMixin:
@@ -20,9 +21,9 @@ class LocationFieldsMixin:
     )
     place_id = HiddenField()
     place_choice = SelectField("Which one?", choices=[], validators=[Optional()], validate_choice=False)
-    latitude = DecimalField("Latitude", places=6, validators=[Optional(), NumberRange(min=49, max=61)],
+    latitude = DecimalNumberField("Latitude", places=6, validators=[Optional(), NumberRange(min=49, max=61)],
                             description="Only if your town is not in the list, e.g. 53.7893")
-    longitude = DecimalField("Longitude", places=6, validators=[Optional(), NumberRange(min=-9, max=2)],
+    longitude = DecimalNumberField("Longitude", places=6, validators=[Optional(), NumberRange(min=-9, max=2)],
                              description="e.g. -2.2405")
 
     location: tuple[str | None, float, float] | None = None

@@ -1,9 +1,9 @@
 """Forms for the programme after the rota: coaching, signposting, the control group, follow-ups."""
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.forms.fields import strip
+from portal.forms.fields import WholeNumberField, strip
 from portal.services.internship_followup import (
     AGE_BANDS,
     COACHING,
@@ -40,7 +40,7 @@ class ControlMemberForm(FlaskForm):
                            validators=[DataRequired("Choose an age band.")])
     town = StringField("Town (optional)", filters=[strip],
                        validators=[Optional(), Length(max=TOWN_MAX, message=f"Keep it to {TOWN_MAX} characters.")])
-    neet_months = IntegerField("How long NEET, in months", validators=[
+    neet_months = WholeNumberField("How long NEET, in months", validators=[
         InputRequired("Enter a whole number of months, e.g. 6."),
         NumberRange(0, NEET_MONTHS_MAX, f"Enter a whole number of months from 0 to {NEET_MONTHS_MAX}."),
     ], render_kw={"inputmode": "numeric", "min": 0, "max": NEET_MONTHS_MAX})

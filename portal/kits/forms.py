@@ -1,10 +1,10 @@
 """Primary resource kits: a class's request (validated again, with the school's phase, by services.kits) and the
 one-button and confirmation forms (only a CSRF token)."""
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from portal.forms.fields import strip
+from portal.forms.fields import WholeNumberField, strip
 from portal.services.kits import CLASS_NAME_MAX, NOTE_MAX, PUPILS_MAX, PUPILS_MIN
 
 
@@ -26,7 +26,7 @@ class KitRequestForm(FlaskForm):
         render_kw={"maxlength": CLASS_NAME_MAX})
     # Choices (the school's primary years, after an empty placeholder) are set in the view; the service checks them.
     year_group = SelectField("Year group", coerce=year_or_none, choices=[], validate_choice=False)
-    pupils = IntegerField(
+    pupils = WholeNumberField(
         "Pupils in the class",
         validators=[InputRequired(f"Enter the number of pupils in the class, from {PUPILS_MIN} to {PUPILS_MAX}."),
                     NumberRange(PUPILS_MIN, PUPILS_MAX,

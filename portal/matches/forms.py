@@ -1,9 +1,9 @@
 """The coordinator's decision forms: reject with a reason, change the allocation, approve several at once."""
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, HiddenField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import Field, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.forms.fields import strip
+from portal.forms.fields import DayField, TimeOfDayField, WholeNumberField, strip
 from portal.services.match_lifecycle import CONTACT_MAX, LINK_MAX, PLACE_MAX
 from portal.services.match_lifecycle import MINUTES_MAX as SESSION_MINUTES_MAX
 from portal.services.match_lifecycle import MINUTES_MIN as SESSION_MINUTES_MIN
@@ -24,7 +24,7 @@ class RejectForm(FlaskForm):
 
 
 class AllocationForm(FlaskForm):
-    allocation = IntegerField(
+    allocation = WholeNumberField(
         "Allocation",
         validators=[InputRequired("Enter a whole number, e.g. 20."),
                     NumberRange(min=1, message="Enter a whole number of 1 or more.")],
@@ -84,10 +84,11 @@ class ReasonForm(FlaskForm):
 
 
 class ScheduleForm(FlaskForm):
-    day = DateField("Date", validators=[InputRequired("Enter the date, e.g. 2026-03-14.")],
+    day = DayField("Date", validators=[InputRequired("Enter the date, e.g. 2026-03-14.")],
                     description="Within both the offer's dates and the school's dates, shown above.")
-    start = TimeField("Start time", validators=[InputRequired("Enter the start time, e.g. 09:30.")])
-    minutes = IntegerField("Length in minutes", validators=[
+    start = TimeOfDayField("Start time", validators=[InputRequired("Enter the start time, e.g. 09:30.")])
+    minutes = WholeNumberField("Length in minutes", invalid_value_message="Enter the length in minutes, e.g. 60.",
+                               validators=[
         InputRequired("Enter the length in minutes, e.g. 60."),
         NumberRange(min=SESSION_MINUTES_MIN, max=SESSION_MINUTES_MAX,
                     message=f"Enter a length of {SESSION_MINUTES_MIN} to {SESSION_MINUTES_MAX} minutes.")],

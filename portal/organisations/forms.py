@@ -3,12 +3,12 @@ import functools
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, URLField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, URLField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from portal import geo, vocab
 from portal.errors import PortalError
-from portal.forms.fields import MultiCheckboxField, attach_error, strip, web_address
+from portal.forms.fields import MultiCheckboxField, WholeNumberField, attach_error, strip, web_address
 from portal.forms.location import LocationFieldsMixin, describe_place
 from portal.models import Organisation, OrgKind
 from portal.services.organisations import KIND_LABELS, STATUS_LABELS
@@ -151,7 +151,7 @@ class SchoolForm(OrganisationForm):
 def school_form_class(years: tuple[int, ...]) -> type[SchoolForm]:
     """A SchoolForm with one 'pupils in year N' field per year group of the phase."""
     fields = {
-        YEAR_FIELD.format(year): IntegerField(
+        YEAR_FIELD.format(year): WholeNumberField(
             vocab.year_label(year),
             validators=[Optional(), NumberRange(min=0, max=2000, message=(
                 f"{vocab.year_label(year)}: enter a number of pupils from 0 to 2000."))],

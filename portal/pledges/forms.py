@@ -1,9 +1,9 @@
 """Pledge, application, and decision forms. The forms turn text into values; the rules live in services.pledges."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.forms.fields import MultiCheckboxField, optional_int, strip
+from portal.forms.fields import MultiCheckboxField, WholeNumberField, optional_int, strip
 from portal.models import DEFAULT_PLEDGE_DELAY_DAYS
 from portal.offers.forms import DayField, PoundsField
 from portal.services import pledges
@@ -22,7 +22,7 @@ class PledgeForm(FlaskForm):
     amount = PoundsField("Amount (£)", validators=[InputRequired("Enter the amount in pounds, e.g. 5000.")],
                          description="At most half of the levy funds that entered your account in the 12 months "
                                      "before this month.")
-    max_distance_miles = IntegerField(
+    max_distance_miles = WholeNumberField(
         "Furthest distance from you (miles)", validators=[Optional(), NumberRange(
             min=1, max=pledges.MAX_DISTANCE_MILES,
             message=f"Enter a distance of 1 to {pledges.MAX_DISTANCE_MILES} miles, or leave it blank.")],
@@ -32,7 +32,7 @@ class PledgeForm(FlaskForm):
     levels = MultiCheckboxField("Apprenticeship levels", coerce=int, choices=LEVEL_CHOICES,
                                 description="Leave all unticked for any level.")
     auto_approve = BooleanField("Approve applications that meet every criterion automatically", default=True)
-    auto_approve_delay_days = IntegerField(
+    auto_approve_delay_days = WholeNumberField(
         "Days before approving automatically", default=DEFAULT_PLEDGE_DELAY_DAYS,
         validators=[InputRequired("Enter a number of days, e.g. 42."), NumberRange(
             min=0, max=pledges.MAX_DELAY_DAYS, message=f"Enter 0 to {pledges.MAX_DELAY_DAYS} days.")],
@@ -53,7 +53,7 @@ class ApplicationForm(FlaskForm):
         Length(max=pledges.STANDARD_MAX, message=f"Enter at most {pledges.STANDARD_MAX} characters.")])
     level = SelectField("Level", coerce=optional_int, choices={"": "Choose a level", **LEVEL_CHOICES},
                         validators=[InputRequired("Choose the apprenticeship's level.")])
-    apprentices = IntegerField("Number of apprentices", validators=[
+    apprentices = WholeNumberField("Number of apprentices", validators=[
         InputRequired("Enter the number of apprentices, e.g. 2."),
         NumberRange(min=1, max=pledges.MAX_APPRENTICES,
                     message=f"Enter a number from 1 to {pledges.MAX_APPRENTICES}.")],

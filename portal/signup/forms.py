@@ -4,7 +4,6 @@ from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectField,
@@ -13,7 +12,15 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, ValidationError
 
-from portal.forms.fields import MultiCheckboxField, OptionalWhen, RequiredWhen, optional_int, strip, web_address
+from portal.forms.fields import (
+    MultiCheckboxField,
+    OptionalWhen,
+    RequiredWhen,
+    WholeNumberField,
+    optional_int,
+    strip,
+    web_address,
+)
 from portal.forms.location import LocationFieldsMixin
 from portal.services.accounts import MAX_YEAR_PUPILS, NewAccount
 from portal.services.passwords import MIN_LENGTH, password_problems
@@ -156,8 +163,9 @@ class CareersLeadSignupForm(AccountFieldsMixin, LocationFieldsMixin, FlaskForm):
 
 
 for _year, _label in YEAR_GROUPS.items():
-    setattr(CareersLeadSignupForm, f"year_{_year}", IntegerField(
+    setattr(CareersLeadSignupForm, f"year_{_year}", WholeNumberField(
         _label,
+        invalid_value_message=f"Enter a whole number from 0 to {MAX_YEAR_PUPILS}.",
         validators=[OptionalWhen(_new_school),
                     NumberRange(0, MAX_YEAR_PUPILS, f"Enter a whole number from 0 to {MAX_YEAR_PUPILS}.")],
         render_kw={"inputmode": "numeric"},

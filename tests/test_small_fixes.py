@@ -1,0 +1,68 @@
+"""Small defects found by QA, one test (or a few) each: clear messages for badly typed dates, times and numbers;
+form groups in natural order; comparable values in the coordinator's queue; providers told which requests they
+have already offered for; a kit marked used only once it was sent."""
+from datetime import date, timedelta
+
+import pytest
+
+from tests import test_match_lifecycle as lifecycle
+
+world = lifecycle.world  # the match lifecycle's fixture: a school, a provider and an offer in Burnley
+
+
+# --- 1. badly typed dates, times and numbers get the app's own message --------------------------------------------
+
+def test_a_bad_session_time_gets_a_clear_message(client, login, world):
+    match = lifecycle.confirmed(world)
+    login(world["contact"])
+
+    page = client.post(f"/matches/{match.id}/schedule", data={
+        "day": (date.today() + timedelta(days=12)).isoformat(), "start": "half nine", "minutes": "sixty",
+        "place": "Hall", "contact": "Pat"}).get_data(as_text=True)
+
+    assert "Enter a time like 09:30." in page
+    assert "Enter the length in minutes, e.g. 60." in page
+    assert "Not a valid" not in page
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("day", "14th March", "Enter a real date, e.g. 2026-03-14."),
+    ("start", "25:99", "Enter a time like 09:30."),
+])
+def test_the_schedule_form_never_shows_stock_messages(app, field, value, message):
+    from werkzeug.datastructures import MultiDict
+
+    from portal.matches.forms import ScheduleForm
+
+    data = {"day": "2030-03-14", "start": "09:30", "minutes": "60", "contact": "Pat", field: value}
+    with app.test_request_context(method="POST"):
+        form = ScheduleForm(MultiDict(data), meta={"csrf": False})
+        assert not form.validate()
+        assert form.errors[field] == [message]
+
+
+def test_no_form_field_shows_a_stock_wtforms_parse_message(app):
+    """Every date, time and number field of every blueprint's forms parses with the app's own messages (the shared
+    fields in portal.forms.fields, a message of its own, or offers' own parsing), never WTForms' "Not a valid ..."."""
+    import importlib
+    import pkgutil
+
+    from wtforms import DateField, DecimalField, IntegerField, TimeField
+
+    import portal
+    from portal.forms.fields import _ClearParseMessage
+    stock = (DateField, DecimalField, IntegerField, TimeField)
+    plain = []
+    for module_info in pkgutil.walk_packages(portal.__path__, "portal."):
+        if not module_info.name.endswith("forms") and module_info.name != "portal.forms.location":
+            continue
+        module = importlib.import_module(module_info.name)
+        for name, form in vars(module).items():
+            for attr, unbound in vars(form).items() if isinstance(form, type) else ():
+                field_class = getattr(unbound, "field_class", None)
+                if (field_class and issubclass(field_class, stock)
+                        and not issubclass(field_class, _ClearParseMessage)
+                        and not unbound.kwargs.get("invalid_value_message")
+                        and not field_class.process_formdata.__module__.startswith("portal.")):
+                    plain.append(f"{module_info.name}.{name}.{attr}")
+    assert plain == []
