@@ -66,3 +66,23 @@ def test_no_form_field_shows_a_stock_wtforms_parse_message(app):
                         and not field_class.process_formdata.__module__.startswith("portal.")):
                     plain.append(f"{module_info.name}.{name}.{attr}")
     assert plain == []
+
+
+# --- 2. form groups in natural order ------------------------------------------------------------------------------
+
+def test_form_groups_are_listed_year_number_first(app):
+    from portal.extensions import db
+    from portal.services import pupils
+    from portal.services.roster_import import RosterRow
+    from portal.vocab import Role
+    from tests.factories import make_area, make_school, make_user
+
+    school = make_school(make_area("Burnley"), name="Burnley High")
+    lead = make_user(Role.CAREERS_LEAD, organisation=school)
+    db.session.commit()
+    groups = {"10A": 10, "13D": 13, "7B": 7, "7A": 7, "11C": 11, "8a": 8}
+    rows = [RosterRow(line=line, identifier=f"P{line}", year_group=year, form_group=group)
+            for line, (group, year) in enumerate(groups.items(), start=2)]
+    pupils.import_roster(school, rows, full_roster=True, by=lead)
+
+    assert pupils.form_groups(school) == ["7A", "7B", "8a", "10A", "11C", "13D"]

@@ -7,6 +7,7 @@ while the school opts in. Pupils are never deleted here: those who leave are mar
 """
 import hashlib
 import hmac
+import re
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -132,9 +133,16 @@ def pupils_query(school: Organisation, filters: PupilFilters, *, names: bool) ->
 
 
 def form_groups(school: Organisation) -> list[str]:
-    return list(db.session.scalars(
+    """The school's form groups in natural order: 7A, 7B, 10A, 13D (year number first, then the letters)."""
+    return sorted(db.session.scalars(
         select(Pupil.form_group).where(Pupil.school_id == school.id, Pupil.form_group.is_not(None))
-        .distinct().order_by(Pupil.form_group)))
+        .distinct()), key=natural_key)
+
+
+def natural_key(text: str) -> tuple:
+    """Sorts the numbers in text by value, the rest case-blind: "7A" < "10A" (plain string order puts 10A first)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+                 for part in re.split(r"(\d+)", text) if part)
 
 
 def flags_text(pupil: Pupil) -> str:
