@@ -505,7 +505,7 @@ def rows(client, query: str = "") -> list[list[str]]:
 
 
 def test_the_queue_shows_each_proposal_with_its_reasons_and_value(client, login, world):
-    propose(world["offer"], world["school"], 5, score=0.8125, origin="engine",
+    propose(world["offer"], world["school"], 5, score=471.6, origin="engine",
             reasons="Engineering, a sector the school asked for · 4.2 miles · Years 9–10 eligible")
     propose(world["offer"], world["abbey"], 3, origin="school_asked", reasons="Requested directly by Abbey School")
     propose(world["offer"], world["school"], 2, status="approved")
@@ -514,7 +514,7 @@ def test_the_queue_shows_each_proposal_with_its_reasons_and_value(client, login,
     found = rows(client, "?sort=value")
     assert [row[:8] for row in found] == [
         ["Engineering talk", "Acme Engineering", "Burnley High", "5 pupils", "Proposed by matching",
-         f"{TODAY.day} {TODAY:%b %Y}", "0.81",
+         f"{TODAY.day} {TODAY:%b %Y}", "472",
          "Engineering, a sector the school asked for4.2 milesYears 9–10 eligible"],
         ["Engineering talk", "Acme Engineering", "Abbey School", "3 pupils", "School requested the offer",
          f"{TODAY.day} {TODAY:%b %Y}", "Not scored", "Requested directly by Abbey School"],

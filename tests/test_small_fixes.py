@@ -86,3 +86,22 @@ def test_form_groups_are_listed_year_number_first(app):
     pupils.import_roster(school, rows, full_roster=True, by=lead)
 
     assert pupils.form_groups(school) == ["7A", "7B", "8a", "10A", "11C", "13D"]
+
+
+# --- 3. the coordinator queue's values compare at a glance --------------------------------------------------------
+
+def test_queue_values_are_whole_points_under_a_header_that_says_so(client, login, app):
+    from portal.extensions import db
+    from tests import test_matches_approval as approval
+    from tests.html import table_rows
+
+    world = approval.world.__wrapped__(app)
+    approval.propose(world["offer"], world["school"], 5, score=2724.0)
+    approval.propose(world["offer"], world["abbey"], 1, score=471.6)
+    db.session.commit()
+    login(world["coordinator"])
+
+    response = client.get("/matches?sort=value")
+    assert [row[6] for row in table_rows(response)] == ["2,724", "472"]
+    html = response.get_data(as_text=True)
+    assert "Value (points)" in html and "matching points for the whole allocation" in html

@@ -167,9 +167,13 @@ class QueueRow:
 
 
 def value_label(score: float | None) -> str:
+    """The matching value in whole points with thousands commas ("2,724", "472"), so a column compares at a glance.
+
+    A match's score is the engine's value for its whole allocation: points per unit placed times the units
+    (docs/matching.md, "The value of a pairing")."""
     if score is None:
         return "Not scored"
-    return f"{score:.2f}".rstrip("0").rstrip(".")
+    return f"{round(score):,}"
 
 
 def reasons_of(match: Match) -> list[str]:
@@ -228,7 +232,7 @@ def facts(match: Match) -> list[tuple[str, str]]:
         ("The school asked for", browse.quantity(match.offer.type, school_request.pupils)),
         ("Offer places left", browse.quantity(match.offer.type, match.offer.places_left)),
         ("How it was proposed", _origin(match)),
-        ("Value", value_label(match.score)),
+        ("Value", value_label(match.score) + ("" if match.score is None else " matching points")),
     ]
     if match.reasons:
         rows.append(("Reasons", " · ".join(reasons_of(match))))
