@@ -105,3 +105,40 @@ def test_queue_values_are_whole_points_under_a_header_that_says_so(client, login
     assert [row[6] for row in table_rows(response)] == ["2,724", "472"]
     html = response.get_data(as_text=True)
     assert "Value (points)" in html and "matching points for the whole allocation" in html
+
+
+# --- 4. providers see which open requests they have already offered for -----------------------------------------
+
+def test_open_requests_say_what_the_provider_has_offered_and_drop_the_button_when_nothing_is_left(
+        client, login, app):
+    from datetime import date, timedelta
+
+    from portal.extensions import db
+    from portal.services import proposals
+    from tests import test_proposals
+    from tests.factories import make_offer, make_request
+
+    world = test_proposals.world.__wrapped__(app)
+    today = date.today()
+    offered_for = make_request(world["school"], pupils=10)
+    untouched = make_request(world["school"], pupils=10, starts_in_days=2)
+    db.session.commit()
+    proposals.offer_to_meet(offered_for, proposals.MeetingOffer(world["offer"], 5), by=world["contact"])
+    login(world["contact"])
+
+    def rows():
+        page = client.get("/browse/requests").get_data(as_text=True)
+        return {request_id: (f'/browse/requests/{request_id}/offer"' in page) for request_id in
+                (offered_for.id, untouched.id)}, page
+
+    buttons, page = rows()
+    assert buttons == {offered_for.id: False, untouched.id: True}
+    assert "You have offered Engineering talk" in page and "Already offered" in page
+
+    # A second suitable offer not yet proposed for it brings the button back, the first still named.
+    make_offer(world["provider"], title="Site visit", year_groups=(9, 10, 11), sessions=1, per_session=30,
+               starts_on=today + timedelta(days=7), ends_on=today + timedelta(days=67))
+    db.session.commit()
+    buttons, page = rows()
+    assert buttons == {offered_for.id: True, untouched.id: True}
+    assert "You have offered Engineering talk" in page

@@ -18,7 +18,18 @@ from sqlalchemy.orm import contains_eager, joinedload
 from portal import geo, paging, policy, vocab
 from portal.catalogue import DELIVERY_LABELS, OFFER_TYPES, UNIT_LABELS, Delivery, Unit
 from portal.extensions import db
-from portal.models import Offer, OfferStatus, Organisation, OrgKind, OrgStatus, RequestStatus, SchoolRequest, User
+from portal.models import (
+    Match,
+    Offer,
+    OfferStatus,
+    Organisation,
+    OrgKind,
+    OrgStatus,
+    RequestStatus,
+    SchoolRequest,
+    User,
+)
+from portal.models.matches import LIVE as LIVE_MATCH_STATUSES
 from portal.models.year_groups import describe, from_mask
 from portal.vocab import Role
 
@@ -300,6 +311,8 @@ class RequestRow:
     deliveries: str
     distance: str
     served_by: str  # which of the provider's offers could serve it
+    offered: str = ""  # "You have offered Engineering talk": the provider's offers with a live match for it
+    can_offer: bool = True  # False when every suitable offer of the provider is already proposed for it
 
 
 @dataclass
@@ -343,9 +356,35 @@ def servable_request_ids(offers: list[Offer], *, today: date) -> dict[int, list[
     return found
 
 
-def request_row(school_request: SchoolRequest, provider: Organisation, serving: list[Offer]) -> RequestRow:
-    """A request as a provider sees it: counts, dates and wishes, never pupils and never the school's notes."""
+def offered_titles(provider: Organisation, request_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """For each of the requests, the provider's offers (id: title) already proposed or matched for it (live)."""
+    found: dict[int, dict[int, str]] = {}
+    rows = db.session.execute(
+        select(Match.request_id, Offer.id, Offer.title).join(Offer, Match.offer_id == Offer.id)
+        .where(Offer.provider_id == provider.id, Match.request_id.in_(list(request_ids) or [-1]),
+               Match.status.in_(LIVE_MATCH_STATUSES))
+        .order_by(func.lower(Offer.title), Offer.id))
+    for request_id, offer_id, title in rows:
+        found.setdefault(request_id, {})[offer_id] = title
+    return found
+
+
+def offered_text(titles: Iterable[str]) -> str:
+    titles = list(dict.fromkeys(titles))
+    if not titles:
+        return ""
+    listed = titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
+    return f"You have offered {listed}"
+
+
+def request_row(school_request: SchoolRequest, provider: Organisation, serving: list[Offer],
+                offered: dict[int, str] | None = None, suitable: list[Offer] | None = None) -> RequestRow:
+    """A request as a provider sees it: counts, dates and wishes, never pupils and never the school's notes.
+
+    `offered`: the provider's offers already live for it (id: title); `suitable`: every offer of the provider that
+    could serve it (default `serving`). It can be offered while one suitable offer is not yet proposed."""
     req = school_request
+    offered = offered or {}
     return RequestRow(
         request_id=req.id,
         school_name=req.school.name,
@@ -358,6 +397,8 @@ def request_row(school_request: SchoolRequest, provider: Organisation, serving: 
         deliveries=", ".join(DELIVERY_LABELS.get(code, code) for code in req.deliveries or []),
         distance=distance_label(geo.miles(provider, req.school)),
         served_by=", ".join(offer.title for offer in serving),
+        offered=offered_text(offered.values()),
+        can_offer=any(offer.id not in offered for offer in (serving if suitable is None else suitable)),
     )
 
 
@@ -365,6 +406,7 @@ def open_requests_page(provider: Organisation, offers: list[Offer], *, offer_id:
                        today: date | None = None) -> RequestPage:
     """Live requests that the provider's published `offers` (or just `offer_id`) could serve, soonest first."""
     today = today or date.today()
+    every_offer = offers
     if offer_id is not None:
         offers = [offer for offer in offers if offer.id == offer_id]
     serving = servable_request_ids(offers, today=today)
@@ -375,7 +417,10 @@ def open_requests_page(provider: Organisation, offers: list[Offer], *, offer_id:
         .order_by(SchoolRequest.starts_on, SchoolRequest.ends_on, SchoolRequest.id)
     )
     pagination = db.paginate(query, page=paging.clamp(page), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
-    rows = [request_row(req, provider, serving[req.id]) for req in pagination.items]
+    offered = offered_titles(provider, [req.id for req in pagination.items])
+    rows = [request_row(req, provider, serving[req.id], offered.get(req.id),
+                        [offer for offer in every_offer if could_serve(offer, req)])
+            for req in pagination.items]
     return RequestPage(pagination=pagination, rows=rows)
 
 
