@@ -400,6 +400,7 @@ def test_a_used_kit_adds_no_contacts_to_the_schools_pupils(world):
 
 def test_coordinators_see_their_areas_reach_labelled_apart_from_the_target(client, login, world):
     kit_request = kits.request_kit(world.kit, order(), by=world.lead)
+    kits.mark_sent(kit_request, by=world.provider)
     kits.mark_used(kit_request, by=world.lead)
     far = make_school(make_area("Preston"), name="Preston Primary", phase="primary")
     _used(world.kit, far, "Far class", 1, 29, on=date.today())

@@ -142,3 +142,30 @@ def test_open_requests_say_what_the_provider_has_offered_and_drop_the_button_whe
     buttons, page = rows()
     assert buttons == {offered_for.id: True, untouched.id: True}
     assert "You have offered Engineering talk" in page
+
+
+# --- 5. a kit is recorded as used only once it was sent -----------------------------------------------------------
+
+def test_a_kit_still_requested_cannot_be_recorded_as_used(client, login, app):
+    from portal.errors import InvalidState
+    from portal.extensions import db
+    from portal.models import KitRequest, KitRequestStatus
+    from portal.services import kits
+    from tests import test_kits
+
+    world = test_kits.world.__wrapped__(app)
+    kit_request = kits.request_kit(world.kit, test_kits.order(), by=world.lead)
+
+    assert "kits.mark_used" not in [action.endpoint for action in kits.actions_for(world.lead, kit_request)]
+    with pytest.raises(InvalidState, match="not sent this kit yet"):
+        kits.mark_used(kit_request, by=world.lead)
+    login(world.lead)
+    client.post(f"/kits/requests/{kit_request.id}/used")
+    db.session.expire_all()
+    assert db.session.get(KitRequest, kit_request.id).status == KitRequestStatus.REQUESTED
+
+    kits.mark_sent(db.session.get(KitRequest, kit_request.id), by=world.provider)
+    kit_request = db.session.get(KitRequest, kit_request.id)
+    assert "kits.mark_used" in [action.endpoint for action in kits.actions_for(world.lead, kit_request)]
+    kits.mark_used(kit_request, by=world.lead)
+    assert kit_request.status == KitRequestStatus.USED

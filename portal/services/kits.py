@@ -32,7 +32,9 @@ STATUS_LABELS = {
     KitRequestStatus.USED: "Used",
     KitRequestStatus.CANCELLED: "Cancelled",
 }
-USABLE = (KitRequestStatus.REQUESTED, KitRequestStatus.SENT)  # the kit may reach the school before it is marked sent
+# The lifecycle: requested -> sent (by the provider) -> used (by the school); cancelled from requested or sent.
+OUTSTANDING = (KitRequestStatus.REQUESTED, KitRequestStatus.SENT)  # not yet used: the provider may still cancel
+USABLE = (KitRequestStatus.SENT,)  # the class can only have used a kit the provider has sent
 
 _offers = Offer.__table__
 _kit_requests = KitRequest.__table__
@@ -104,7 +106,7 @@ def _may_cancel(user: User, kit_request: KitRequest) -> bool:
     if policy.can_manage_kit_request(user, kit_request):
         return kit_request.status == KitRequestStatus.REQUESTED  # the school, before it is sent
     if policy.can_send_kit(user, kit_request):
-        return kit_request.status in USABLE
+        return kit_request.status in OUTSTANDING
     return False
 
 
@@ -238,7 +240,11 @@ def mark_used(kit_request: KitRequest, *, by: User, ip: str | None = None) -> Ki
         raise NotAllowed("Only the school's careers leads can record that the class used the kit.")
     with write_transaction():
         if not _move(kit_request, USABLE, KitRequestStatus.USED, used_at=utcnow()):
-            raise _not_now(kit_request, "recorded as used")
+            refused = _not_now(kit_request, "recorded as used")  # reloads the status
+            if kit_request.status == KitRequestStatus.REQUESTED:
+                refused = InvalidState("The provider has not sent this kit yet: record that the class used it "
+                                       "once it has been sent.")
+            raise refused
         audit.record("kit.used", actor=by, ip=ip, target=kit_request, area_id=kit_request.area_id,
                      detail=f"{kit_request.pupils} pupils")
         db.session.commit()
@@ -252,7 +258,7 @@ def cancel(kit_request: KitRequest, *, by: User, ip: str | None = None) -> KitRe
     if school_side:
         allowed = (KitRequestStatus.REQUESTED,)
     elif policy.can_send_kit(by, kit_request):
-        allowed = USABLE
+        allowed = OUTSTANDING
     else:
         raise NotAllowed("Only the school's careers leads or the kit's provider can cancel this request.")
     with write_transaction():
