@@ -27,13 +27,16 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     distinct,
     event,
     exists,
+    extract,
     false,
     func,
     insert,
@@ -60,6 +63,7 @@ from portal.models import (
     SessionRecord,
 )
 from portal.services.sql_lists import in_list
+from portal.vocab import PHASE_YEARS
 
 FIRST_COUNTED_YEAR = 7  # counting toward the target starts in Year 7
 COLLEGE_PHASE = "college"
@@ -126,6 +130,34 @@ def benchmark5_met(contacts_this_year: int, school: Organisation) -> bool:
 def benchmark5_required_sql(phase):
     """benchmark5_required as a SQL expression on a school's phase column."""
     return case((phase == COLLEGE_PHASE, 2), else_=1)
+
+
+def first_year_group(school: Organisation) -> int:
+    """The first year group a school teaches, by its phase: Year 7 in a secondary school, Year 12 in a college."""
+    return min(PHASE_YEARS.get(school.phase or "", (0,)))
+
+
+def roll_in_year(school: Organisation, year: int, *, today: date):
+    """Which of the school's pupils were on roll in academic year `year`, and in which year group then.
+
+    Returns (conditions, year group), a WHERE clause and a column over Pupil for grouped queries. This academic
+    year: the pupils on roll now, in their year group now. An earlier year: the pupils on roll now and those who
+    left on or after that year's first day; a pupil on roll was a year lower for each rollover since, and a
+    leaver a year lower for each academic year between that one and the one they left in (a leaver's year group
+    stays as it was when they left: services/pupils.py's rollover moves only pupils on roll). Pupils who would
+    then have been below the school's first year group were not at the school yet, and a leaver without a
+    leaving date cannot be placed in an earlier year; both are left out.
+    """
+    of_school = Pupil.school_id == school.id
+    current = current_academic_year(today)
+    if year >= current:
+        return (of_school, Pupil.status == PupilStatus.ON_ROLL), Pupil.year_group
+    left_in = (cast(extract("year", Pupil.left_on), Integer)
+               - case((extract("month", Pupil.left_on) < 9, 1), else_=0))  # academic_year(left_on)
+    then = case((Pupil.status == PupilStatus.ON_ROLL, Pupil.year_group - (current - year)),
+                else_=Pupil.year_group - (left_in - year))
+    on_roll_then = or_(Pupil.status == PupilStatus.ON_ROLL, Pupil.left_on >= academic_year_bounds(year)[0])
+    return (of_school, on_roll_then, then >= first_year_group(school)), then
 
 
 # --- keeping the totals ------------------------------------------------------------------------------------------

@@ -113,8 +113,9 @@ class SchoolProgress:
 def school_progress(school: Organisation, *, today: date, year: int | None = None) -> SchoolProgress:
     """Pupils on roll per year group at each bucket toward the target, and Benchmark 5 for the academic year.
 
-    Buckets are cumulative contacts to date; Benchmark 5 is for `year` (this academic year by default). Two
-    grouped queries, whatever the number of pupils.
+    The pupils and their year groups are those of `year` (this academic year by default; counting.roll_in_year):
+    a past year counts who was on roll then, in their year group then. Buckets are cumulative contacts to date;
+    Benchmark 5 is for `year`. Two grouped queries, whatever the number of pupils.
     """
     area = school.area
     current = counting.current_academic_year(today)
@@ -128,9 +129,9 @@ def school_progress(school: Organisation, *, today: date, year: int | None = Non
             rows[year_group] = YearGroupProgress(year_group, year_label(year_group), [0] * len(buckets))
         return rows[year_group]
 
-    on_roll = (Pupil.school_id == school.id, Pupil.status == PupilStatus.ON_ROLL)
+    on_roll, year_group_then = counting.roll_in_year(school, year, today=today)
     for year_group, bucket_no, n in db.session.execute(
-        select(Pupil.year_group, bucket, func.count()).where(*on_roll).group_by(Pupil.year_group, bucket)
+        select(year_group_then, bucket, func.count()).where(*on_roll).group_by(year_group_then, bucket)
     ):
         row = row_for(year_group)
         row.counts[bucket_no] += n
@@ -142,9 +143,9 @@ def school_progress(school: Organisation, *, today: date, year: int | None = Non
                  .where(PupilYearCount.pupil_id == Pupil.id, PupilYearCount.academic_year == year)
                  .scalar_subquery())
     for year_group, n in db.session.execute(
-        select(Pupil.year_group, func.count())
+        select(year_group_then, func.count())
         .where(*on_roll, counting.benchmark5_met_sql(this_year, school))
-        .group_by(Pupil.year_group)
+        .group_by(year_group_then)
     ):
         row_for(year_group).b5_met += n
     ordered = [rows[y] for y in sorted(rows)]
