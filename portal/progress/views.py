@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.forms.fields import attach_error
 from portal.models import Area, Organisation
 from portal.progress.forms import ButtonForm, chosen, destinations_form
-from portal.services import destinations, progress
+from portal.services import counting, destinations, progress
 
 bp = Blueprint("progress", __name__)
 
@@ -34,6 +34,9 @@ def index():
     """The careers lead's school: pupils per year group at each step toward the target, Benchmark 5, and the pupils
     below the target in "who to send" order."""
     school = _own_organisation()
+    if not counting.target_applies(school.phase):
+        # A primary school: the secondary target does not apply, so no chart of zeros; its kits are its encounters.
+        return render_template("progress/primary.html", school=school, target=counting.target_text(school.area))
     today = date.today()
     year = progress.chosen_year(request.args.get("year"), today)
     summary = progress.school_progress(school, today=today, year=year)

@@ -87,6 +87,13 @@ def academic_year_bounds(year: int) -> tuple[date, date]:
     return date(year, 9, 1), date(year + 1, 8, 31)
 
 
+def target_applies(phase: str | None) -> bool:
+    """Whether a school of this phase teaches any year counted toward the target (Year 7 on). A primary school
+    does not: its encounters are primary reach (kits and primary sessions), reported apart."""
+    years = PHASE_YEARS.get(phase or "")
+    return years is None or max(years) >= FIRST_COUNTED_YEAR
+
+
 def benchmark5_required(school: Organisation) -> int:
     """Meaningful encounters a pupil needs this academic year for Benchmark 5: two in colleges, else one."""
     return 2 if school.phase == COLLEGE_PHASE else 1

@@ -203,6 +203,9 @@ class SchoolSummary:
     providers: int = 0
     not_known: int = 0
     leavers: int = 0
+    # A primary school: the secondary target and Benchmark 5 do not apply (product.md "Primary schools"); the
+    # overview shows it as counted apart, under primary reach, rather than a row of zeros.
+    primary: bool = False
 
     @property
     def b5_pct(self) -> int | None:
@@ -227,6 +230,10 @@ class AreaOverview:
     year_groups: list[int]
     year_group_labels: dict[int, str]
     schools: list[SchoolSummary]
+
+    @property
+    def has_primary(self) -> bool:
+        return any(s.primary for s in self.schools)
 
     @property
     def totals(self) -> SchoolSummary:
@@ -262,9 +269,11 @@ def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOv
     top = counting.target(area)
     of_area = (Organisation.area_id == area.id, Organisation.kind == OrgKind.SCHOOL)
     schools = db.session.execute(
-        select(Organisation.id, Organisation.name).where(*of_area).order_by(Organisation.name, Organisation.id)
+        select(Organisation.id, Organisation.name, Organisation.phase).where(*of_area)
+        .order_by(Organisation.name, Organisation.id)
     ).all()
-    by_id = {school_id: SchoolSummary(SchoolRef(school_id, name)) for school_id, name in schools}
+    by_id = {school_id: SchoolSummary(SchoolRef(school_id, name), primary=not counting.target_applies(phase))
+             for school_id, name, phase in schools}
     # The later reads name the schools by this subquery, not by a list of a region's 85 ids: one short statement
     # text, which SQLAlchemy renders without a parameter per school and psycopg can prepare (bench/README.md,
     # session 19). A school added between the reads is left out of this overview (`by_id.get`).
@@ -276,7 +285,7 @@ def area_overview(area: Area, *, today: date, year: int | None = None) -> AreaOv
         .where(SchoolTotal.school_id.in_(ids), SchoolTotal.pupils > 0)
     ):
         s = by_id.get(school_id)
-        if s is None:
+        if s is None or s.primary:
             continue
         year_groups.add(year_group)
         s.on_roll += n
