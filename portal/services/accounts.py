@@ -30,7 +30,7 @@ from portal.models import (
     UserStatus,
     utcnow,
 )
-from portal.services import audit, mail
+from portal.services import audit, mail, organisations
 from portal.services.passwords import hash_password, password_problems
 from portal.vocab import PHASE_YEARS, PHASES, PROVIDER_KINDS, SECTORS, SIZE_BANDS, Role, year_label
 
@@ -235,6 +235,7 @@ def _new_provider(details: ProviderDetails) -> Organisation:
     if not name or len(name) > 200:
         raise ValidationFailed("Enter the organisation's name (at most 200 characters).", field="org_name")
     _check_area(details.area_id)
+    _check_provider_name(name, details.area_id)
     if details.provider_kind not in PROVIDER_KINDS:
         raise ValidationFailed("Choose what kind of organisation it is.", field="provider_kind")
     sectors = sorted(set(details.sectors or []))
@@ -254,6 +255,22 @@ def _new_provider(details: ProviderDetails) -> Organisation:
     )
     org.sectors = [OrganisationSector(sector=s) for s in sectors]
     return org  # added to the session with its first user, and only then
+
+
+def _check_provider_name(name: str, area_id: int) -> None:
+    """One provider of a name per area (organisations.name_key): point to joining the one already registered."""
+    taken = organisations.provider_named(name, area_id=area_id)
+    if taken is None:
+        return
+    if taken.status == OrgStatus.VERIFIED:
+        advice = ('Choose "Join an organisation already on Encounters" above and pick it from the list, '
+                  "or contact your coordinator.")
+    elif taken.status == OrgStatus.PENDING:
+        advice = ("It is waiting for a coordinator to verify it, so it cannot be joined yet: ask the colleague "
+                  "who registered it, or contact your coordinator.")
+    else:
+        advice = "It was not verified: please contact your area's coordinator."
+    raise ValidationFailed(f"{organisations.name_taken_message(taken)} {advice}", field="org_name")
 
 
 def _new_school(details: SchoolDetails) -> Organisation:

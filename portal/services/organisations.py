@@ -1,4 +1,5 @@
 """Organisations: listing them for coordinators, describing a profile, and version-checked edits."""
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,34 @@ STALE_MESSAGE = (
     "Your changes are below: check them and save again."
 )
 URN_TAKEN_MESSAGE = "Another school already has this URN. Check the number, or ask your coordinator."
+
+# One provider name per area. Two names are the same when they match ignoring case, spaces at either end or
+# repeated between words, and a closing "Ltd", "Ltd." or "Limited" ("pennine  aerostructures" is "Pennine
+# Aerostructures Ltd"). Providers only: a school is known by its URN (unique in the database), and two schools
+# of one area may truly share a name (St Mary's ...). Another area, or a school, may share a provider's name.
+# Checked here, not by a unique index: rows registered before this rule may already repeat a name.
+_COMPANY_SUFFIX = re.compile(r" (ltd\.?|limited)$")
+
+
+def name_key(name: str | None) -> str:
+    """A provider's name as the one-per-area rule compares it (see _COMPANY_SUFFIX)."""
+    return _COMPANY_SUFFIX.sub("", " ".join((name or "").split()).casefold())
+
+
+def provider_named(name: str, *, area_id: int, excluding: Organisation | None = None) -> Organisation | None:
+    """The provider of this area whose name is the same as `name` under name_key, if there is one."""
+    key = name_key(name)
+    query = select(Organisation).where(Organisation.area_id == area_id, Organisation.kind == OrgKind.PROVIDER)
+    if excluding is not None and excluding.id is not None:
+        query = query.where(Organisation.id != excluding.id)
+    # An area's providers are hundreds, at most a few thousand: comparing their names here keeps the rule in
+    # one place for SQLite and PostgreSQL (SQLite's lower() folds ASCII only).
+    return next((org for org in db.session.scalars(query) if name_key(org.name) == key), None)
+
+
+def name_taken_message(org: Organisation) -> str:
+    """The first sentence of every refusal of a provider name already used in the area."""
+    return f"{org.name} is already registered in {org.area.name}."
 
 
 def status_label(status: str) -> str:
@@ -229,6 +258,12 @@ def _check_changes(org: Organisation, by: User, changed: Mapping[str, Any]) -> N
         raise ValidationFailed("Enter a web address starting with http:// or https://.", field="website")
     if "name" in changed and not (changed["name"] or "").strip():
         raise ValidationFailed("Enter the organisation's name.", field="name")
+    if org.is_provider and ("name" in changed or "area_id" in changed):
+        name, area_id = changed.get("name", org.name), changed.get("area_id", org.area_id)
+        taken = provider_named(name, area_id=area_id, excluding=org)
+        if taken is not None:
+            raise ValidationFailed(f"{name_taken_message(taken)} Choose a different name.",
+                                   field="name" if "name" in changed else "area_id")
     for name, codes in VOCABULARIES.items():
         if name in changed and changed[name] is not None:
             _check_codes(name, [changed[name]], codes)
