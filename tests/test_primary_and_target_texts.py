@@ -8,10 +8,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from portal.extensions import db
+from portal.matching.weights import DESCRIPTIONS
 from portal.models import utcnow
-from portal.services import progress
+from portal.models.school_requests import PRIORITY_LABELS
+from portal.services import kits, progress
 from portal.vocab import Role
-from tests.factories import make_area, make_pupil, make_school, make_user
+from tests.factories import make_area, make_offer, make_provider, make_pupil, make_school, make_user
 
 TODAY = date.today()
 TWO_STEP = {"totp_secret": pyotp.random_base32(), "totp_enabled_at": utcnow()}
@@ -65,3 +67,58 @@ def test_primary_schools_progress_page_says_the_target_does_not_apply(client, lo
     html = main(client, "/progress")
     assert "does not apply" in html and "target of three" in html and 'href="/kits"' in html
     assert "since Year 7" not in html and "<svg" not in html and "four" not in html
+
+
+# --- texts that said a fixed "four": the target is an area setting ------------------------------------------------
+
+def test_matching_weight_and_priority_texts_are_generic():
+    assert "four" not in DESCRIPTIONS["need"] and "below the target" in DESCRIPTIONS["need"]
+    assert all("four" not in label for label in PRIORITY_LABELS.values())
+
+
+def test_admin_weights_form_says_below_the_target(client, login, world):
+    area = world[0]
+    login(make_user(Role.ADMIN, **TWO_STEP))
+    db.session.commit()
+    html = main(client, f"/admin/areas/{area.id}/weights")
+    assert "School’s need: pupils below the target" in html and "four" not in html
+
+
+def test_request_form_priority_choice_is_generic(client, login, world):
+    _area, secondary, *_ = world
+    login(make_user(Role.CAREERS_LEAD, organisation=secondary))
+    db.session.commit()
+    html = main(client, "/requests/new")
+    # The stored value stays "furthest_from_four" (a database CHECK names it); the words people read do not.
+    assert "Pupils furthest from the target" in html and "four" not in re.sub(r"<[^>]+>", " ", html)
+
+
+def test_offer_page_says_the_areas_target(client, login, world):
+    area = world[0]
+    provider = make_provider(area)
+    offer = make_offer(provider)
+    everywhere = make_offer(provider, open_to_all_areas=True)
+    login(make_user(Role.PROVIDER, organisation=provider))
+    db.session.commit()
+    html = main(client, f"/offers/{offer.id}")
+    assert "Counts toward the target of three encounters" in html and "four" not in html
+    assert "Counts toward the school&#39;s target" in main(client, f"/offers/{everywhere.id}")
+
+
+def test_kit_pages_say_the_areas_target(client, login, world):
+    area, _secondary, _primary, lead, coordinator = world
+    provider = make_provider(area)
+    kit = make_offer(provider, type="primary_kit", title="When I Grow Up", year_groups=(0, 1, 2), sessions=1,
+                     per_session=1, capacity=3, kit_stock=3)
+    provider_user = make_user(Role.PROVIDER, organisation=provider)
+    db.session.commit()
+    kit_request = kits.request_kit(kit, kits.KitOrder(class_name="Oak class", year_group=1, pupils=28, note=None),
+                                   by=lead)
+    kits.mark_sent(kit_request, by=provider_user)
+    login(lead)
+    for url in ("/kits", f"/kits/requests/{kit_request.id}/used"):
+        html = main(client, url)
+        assert "the secondary target of three" in html and "four" not in html, url
+    login(coordinator)
+    html = main(client, "/kits/reach")
+    assert "separate from the secondary target of three" in html and "four" not in html

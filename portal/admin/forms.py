@@ -96,7 +96,7 @@ WEIGHT_LABELS = {
     "distance": "Provider close by",
     "distance_scale_miles": "Miles at which the distance points reach 0",
     "virtual_distance_share": "Share of the distance points for virtual or unmeasured encounters",
-    "need": "School’s need: pupils below four contacts",
+    "need": "School’s need: pupils below the target",
     "at_risk": "Pupils at risk",
     "at_risk_full_share": "At-risk share that earns the full points",
     "unknown_need_share": "Share of the need points when a school gave no figures",

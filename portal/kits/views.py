@@ -49,7 +49,8 @@ def index():
     school = _school()
     return render_template("kits/index.html", school=school, offers=kits.available_kits(school),
                            rows=_rows(kits.requests_of_school(school)), status_label=kits.status_label,
-                           years=kits.year_choices(school), year_label=year_label, describe_years=describe_years)
+                           years=kits.year_choices(school), year_label=year_label, describe_years=describe_years,
+                           apart_from=kits.target_phrase([school.area]))
 
 
 @bp.route("/kits/<int:offer_id>/request", methods=["GET", "POST"])
@@ -136,8 +137,8 @@ def mark_used(request_id: int):
         abort(403)
     return _confirm(kit_request, action="mark_used", title="Record that the class used the kit",
                     button="Yes, the class used it",
-                    explain="It counts as a primary encounter for the class's pupils, reported apart from the "
-                            "secondary target of four.",
+                    explain="It counts as a primary encounter for the class's pupils, reported apart from "
+                            f"{kits.target_phrase([kit_request.school.area])}.",
                     service=kits.mark_used, done=f"Recorded: {kits.describe(kit_request)} was used.", danger=False)
 
 
@@ -170,4 +171,4 @@ def reach():
         form.end.data = end.isoformat()
     areas, figures = kits.reach(current_user, start=start, end=end)
     return render_template("kits/reach.html", form=form, areas=areas, reach=figures,
-                           area_names={area.id: area.name for area in areas})
+                           area_names={area.id: area.name for area in areas}, apart_from=kits.target_phrase(areas))

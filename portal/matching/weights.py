@@ -7,7 +7,8 @@ The value of giving one pupil (or place, or class) of an offer to a request is a
                      any sector, 0 otherwise)
   + distance      × (1 − miles / distance_scale_miles, never below 0), or `virtual_distance_share` when
                      the encounter is virtual (or in person with no limit and no location to measure)
-  + need          × the share of the school's pupils in the requested year groups below four contacts
+  + need          × the share of the school's pupils in the requested year groups below the target (the
+                     area's number of contacts)
                      (until counting exists: without any contact)
   + at_risk       × the at-risk share of those pupils, counted in full from `at_risk_full_share` up
   + waiting       × days the request has waited / waiting_cap_days (capped at 1)
@@ -36,7 +37,7 @@ DESCRIPTIONS: dict[str, str] = {
     "distance": "a provider next door (falls to 0 at distance_scale_miles)",
     "distance_scale_miles": "miles at which the distance points reach 0",
     "virtual_distance_share": "share of `distance` for a virtual encounter or an unmeasured distance",
-    "need": "every pupil in the requested year groups below four contacts",
+    "need": "every pupil in the requested year groups below the target",
     "at_risk": "an at-risk share of at_risk_full_share or more",
     "at_risk_full_share": "at-risk share that earns the full at_risk points",
     "unknown_need_share": "share of need and at_risk when the school gave no figures",

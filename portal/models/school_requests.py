@@ -28,7 +28,7 @@ class PriorityCohort(enum.StrEnum):
 
 PRIORITY_LABELS = {
     PriorityCohort.NONE: "No particular cohort",
-    PriorityCohort.FURTHEST_FROM_FOUR: "Pupils furthest from four encounters",
+    PriorityCohort.FURTHEST_FROM_FOUR: "Pupils furthest from the target",
     PriorityCohort.AT_RISK: "Pupils at risk of NEET",
     PriorityCohort.DISADVANTAGED: "Disadvantaged pupils",
 }

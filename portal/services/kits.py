@@ -1,6 +1,6 @@
 """Primary resource kits (5/6): a primary careers lead asks for a kit (a primary_kit offer) for one class; the
 provider sends it; the school records that the class used it (a primary encounter, counted by
-services.counting.primary_reach, never toward the secondary target of four).
+services.counting.primary_reach, never toward the secondary target, an area setting).
 
 Stock is the offer's kit_stock. It is taken with ONE conditional UPDATE (`kit_stock - 1 ... WHERE kit_stock >= 1`,
 its row count checked; the CHECK kit_stock >= 0 holds it too) inside write_transaction(), so two requests never
@@ -294,6 +294,15 @@ def reach_areas(user: User):
     if areas is not None:
         query = query.where(Area.id.in_(areas or {-1}))
     return list(db.session.scalars(query))
+
+
+def target_phrase(areas) -> str:
+    """What kits are reported apart from, in running text: 'the secondary target of three' when the areas share
+    one target (counting.target_text), else 'the secondary target'."""
+    from portal.services import counting
+
+    words = {counting.target_text(area) for area in areas}
+    return f"the secondary target of {words.pop()}" if len(words) == 1 else "the secondary target"
 
 
 def reach(user: User, *, start: date, end: date):

@@ -32,7 +32,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.year_groups import describe as describe_years
-from portal.services import audit
+from portal.services import audit, counting
 from portal.vocab import Role
 
 PER_PAGE = 25
@@ -705,6 +705,14 @@ def auto_approval_text(offer: Offer) -> str:
     return f"Yes: proposals that meet every criterion are approved {when}, unless a coordinator steps in"
 
 
+def counts_toward_label(offer: Offer) -> str:
+    """The target an offer's encounters count toward: its area's (an area setting), or each school's own when the
+    offer is open to every area."""
+    if offer.open_to_all_areas:
+        return "Counts toward the school's target"
+    return f"Counts toward the target of {counting.target_text(offer.provider.area)} encounters"
+
+
 def describe(offer: Offer, *, for_manager: bool = False) -> OfferPage:
     """Everything about the offer; counts of other schools' requests only for its managers."""
     kind = catalogue.offer_type(offer.type)
@@ -728,7 +736,7 @@ def describe(offer: Offer, *, for_manager: bool = False) -> OfferPage:
         ("Who can find it", "Schools in every area" if offer.open_to_all_areas
          else f"Schools in {offer.provider.area.name}"),
         ("Accessibility and SEND", offer.accessibility_notes or "None given"),
-        ("Counts toward four encounters", "Yes" if kind.counts_toward_target else "No"),
+        (counts_toward_label(offer), "Yes" if kind.counts_toward_target else "No"),
         ("Auto-approval", auto_approval_text(offer)),
     ]
     if for_manager:
