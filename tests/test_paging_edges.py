@@ -140,7 +140,9 @@ def test_empty_lists_say_they_are_empty_on_any_page(client, login, app):
 
 
 def test_a_school_with_no_pupils_is_not_told_every_pupil_has_reached_the_target(client, login, app):
-    school = make_school(make_area(), name="Millbrook Primary", phase="primary", year_sizes={})
+    # A secondary school with an empty roster (a primary school's /progress is another page: the target does not
+    # apply to it, tests/test_primary_and_target_texts.py).
+    school = make_school(make_area(), name="Empty Fields High", year_sizes={})
     login(make_user(Role.CAREERS_LEAD, organisation=school))
     db.session.commit()
     for query in ("", "?page=999"):
