@@ -69,9 +69,17 @@ FIRST_COUNTED_YEAR = 7  # counting toward the target starts in Year 7
 COLLEGE_PHASE = "college"
 
 
+FIRST_MONTH = 9  # an academic year runs from 1 September
+
+
 def academic_year(on: date) -> int:
     """The academic year a date falls in, named by the calendar year it starts in: 2025-09-01 → 2025."""
-    return on.year if on.month >= 9 else on.year - 1
+    return on.year if on.month >= FIRST_MONTH else on.year - 1
+
+
+def academic_year_sql(on):
+    """academic_year as SQL over a date column."""
+    return cast(extract("year", on), Integer) - case((extract("month", on) < FIRST_MONTH, 1), else_=0)
 
 
 def current_academic_year(today: date | None = None) -> int:
@@ -159,8 +167,7 @@ def roll_in_year(school: Organisation, year: int, *, today: date):
     current = current_academic_year(today)
     if year >= current:
         return (of_school, Pupil.status == PupilStatus.ON_ROLL), Pupil.year_group
-    left_in = (cast(extract("year", Pupil.left_on), Integer)
-               - case((extract("month", Pupil.left_on) < 9, 1), else_=0))  # academic_year(left_on)
+    left_in = academic_year_sql(Pupil.left_on)
     then = case((Pupil.status == PupilStatus.ON_ROLL, Pupil.year_group - (current - year)),
                 else_=Pupil.year_group - (left_in - year))
     on_roll_then = or_(Pupil.status == PupilStatus.ON_ROLL, Pupil.left_on >= academic_year_bounds(year)[0])
